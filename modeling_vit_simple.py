@@ -1,0 +1,325 @@
+"""vit-simple: lucidrains' einops Vision Transformer (vit_pytorch.vit.ViT) as a transformers `PreTrainedModel`.
+
+The blocks read as in vit-pytorch; the edges behave as in transformers' ViT (ModelOutputs, `problem_type` losses,
+`output_attentions`, `output_hidden_states`, `interpolate_pos_encoding`, sdpa or eager attention, checkpointing).
+"""
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange, repeat
+from einops.layers.torch import Rearrange
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
+from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
+
+try:  # as remote code (a Hub repo or a saved folder) the two files form a package
+    from .configuration_vit_simple import ViTSimpleConfig, pair
+except ImportError:  # installed flat, or run from the repo root
+    from configuration_vit_simple import ViTSimpleConfig, pair
+
+# helpers
+
+
+def resample_position_embeddings(position_embeddings, old_grid, new_grid, num_prefix_tokens):
+    """Bicubic resampling of the patch position grid (b, prefix + h*w, d), prefix (CLS) positions kept as they are."""
+    if tuple(old_grid) == tuple(new_grid):
+        return position_embeddings
+    prefix, patches = position_embeddings[:, :num_prefix_tokens], position_embeddings[:, num_prefix_tokens:]
+    patches = rearrange(patches, "b (h w) d -> b d h w", h=old_grid[0], w=old_grid[1])
+    patches = F.interpolate(patches.float(), size=tuple(new_grid), mode="bicubic", align_corners=False, antialias=True)
+    patches = rearrange(patches, "b d h w -> b (h w) d").to(position_embeddings.dtype)
+    return torch.cat((prefix, patches), dim=1)
+
+
+# classes
+
+
+class PatchEmbedding(nn.Module):
+    """Cut the image into patches, flatten each and embed it: LayerNorm, Linear, LayerNorm (vit-pytorch)."""
+
+    def __init__(self, config):
+        super().__init__()
+        patch_height, patch_width = pair(config.patch_size)
+        patch_dim = config.num_channels * patch_height * patch_width
+        self.to_patches = Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_height, p2=patch_width)
+        # without patch_norm this is the strided convolution of google's and timm's ViTs, written as a Linear
+        self.norm_in = nn.LayerNorm(patch_dim, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
+        self.proj = nn.Linear(patch_dim, config.hidden_size)
+        self.norm_out = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
+
+    def forward(self, pixel_values):
+        return self.norm_out(self.proj(self.norm_in(self.to_patches(pixel_values))))
+
+
+class Embeddings(nn.Module):
+    """Patch embeddings, a learned CLS token in front (with `pool="cls"`), learned position embeddings, dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.config = config
+        self.num_prefix_tokens = 1 if config.pool == "cls" else 0
+        self.patch_embedding = PatchEmbedding(config)
+        self.cls_token = nn.Parameter(torch.empty(1, 1, config.hidden_size)) if self.num_prefix_tokens else None
+        self.position_embeddings = nn.Parameter(
+            torch.empty(1, config.num_patches + self.num_prefix_tokens, config.hidden_size)
+        )
+        self.dropout = nn.Dropout(config.embedding_dropout_prob)
+
+    def check_pixel_values(self, pixel_values, interpolate_pos_encoding):
+        """Raise `ValueError` for input this model cannot take, saying what was expected."""
+        if pixel_values.dim() != 4:
+            raise ValueError(
+                f"pixel_values must have shape (batch, channels, height, width), got {tuple(pixel_values.shape)}."
+            )
+        channels, height, width = pixel_values.shape[1:]
+        if channels != self.config.num_channels:
+            hint = "to grayscale, image.convert('L')" if self.config.num_channels == 1 else "to RGB, image.convert('RGB')"
+            raise ValueError(
+                f"The model expects {self.config.num_channels}-channel images but got {channels} channels: convert "
+                f"the images ({hint}) or use a model built for {channels} channels."
+            )
+        expected = pair(self.config.image_size)
+        if interpolate_pos_encoding:
+            patch_height, patch_width = pair(self.config.patch_size)
+            if height % patch_height or width % patch_width:
+                raise ValueError(
+                    f"Input image size ({height}*{width}) is not divisible by the patch size "
+                    f"({patch_height}*{patch_width}): resize or crop the images."
+                )
+        elif (height, width) != expected:
+            raise ValueError(
+                f"Input image size ({height}*{width}) doesn't match model ({expected[0]}*{expected[1]}): resize the "
+                "images, or pass interpolate_pos_encoding=True to interpolate the position embeddings."
+            )
+
+    def forward(self, pixel_values, interpolate_pos_encoding=False):
+        self.check_pixel_values(pixel_values, interpolate_pos_encoding)
+        x = self.patch_embedding(pixel_values)
+        if self.cls_token is not None:
+            cls_tokens = repeat(self.cls_token, "1 n d -> b n d", b=x.shape[0])
+            x = torch.cat((cls_tokens, x), dim=1)
+        position_embeddings = self.position_embeddings
+        if interpolate_pos_encoding:
+            patch_height, patch_width = pair(self.config.patch_size)
+            new_grid = (pixel_values.shape[2] // patch_height, pixel_values.shape[3] // patch_width)
+            position_embeddings = resample_position_embeddings(
+                position_embeddings, self.config.grid_size, new_grid, self.num_prefix_tokens
+            )
+        return self.dropout(x + position_embeddings)
+
+
+class Attention(nn.Module):
+    """Pre-norm multi-head self-attention with one fused qkv projection, through sdpa or the explicit softmax."""
+
+    def __init__(self, config):
+        super().__init__()
+        inner_dim = config.head_dim * config.num_attention_heads
+        project_out = not (config.num_attention_heads == 1 and config.head_dim == config.hidden_size)
+
+        self.config = config
+        self.heads = config.num_attention_heads
+        self.scale = config.head_dim**-0.5
+        self.attention_dropout = config.attention_dropout
+        self.is_causal = False  # transformers' attention functions treat a module without it as causal
+
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.to_qkv = nn.Linear(config.hidden_size, inner_dim * 3, bias=config.qkv_bias)
+        self.to_out = nn.Linear(inner_dim, config.hidden_size) if project_out else nn.Identity()
+        self.dropout = nn.Dropout(config.hidden_dropout_prob) if project_out else nn.Identity()
+
+    def forward(self, x, output_attentions=False):
+        x = self.norm(x)
+        q, k, v = rearrange(self.to_qkv(x), "b n (qkv h d) -> qkv b h n d", qkv=3, h=self.heads)
+        dropout = self.attention_dropout if self.training else 0.0
+
+        if output_attentions or self.config._attn_implementation == "eager":
+            dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+            attn = dots.softmax(dim=-1)
+            out = torch.matmul(F.dropout(attn, p=dropout, training=self.training), v)
+        else:
+            attn = None
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.scale)
+
+        out = rearrange(out, "b h n d -> b n (h d)")
+        return self.dropout(self.to_out(out)), attn
+
+
+class FeedForward(nn.Module):
+    """Pre-norm MLP: LayerNorm, Linear, GELU, Dropout, Linear, Dropout."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.fc1 = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, x):
+        return self.dropout(self.fc2(self.dropout(self.act(self.fc1(self.norm(x))))))
+
+
+class Block(GradientCheckpointingLayer):
+    """One transformer block: `x = attn(x) + x; x = ff(x) + x`."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.attn = Attention(config)
+        self.ff = FeedForward(config)
+
+    def forward(self, x, output_attentions=False):
+        attn_out, attn = self.attn(x, output_attentions)
+        x = attn_out + x
+        x = self.ff(x) + x
+        return x, attn
+
+
+class ViTSimplePreTrainedModel(PreTrainedModel):
+    config_class = ViTSimpleConfig
+    config: ViTSimpleConfig
+    base_model_prefix = "vit"
+    main_input_name = "pixel_values"
+    input_modalities = ("image",)
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["Embeddings", "Block"]
+    _supports_sdpa = True
+    _can_compile_fullgraph = True
+
+    @torch.no_grad()
+    def _init_weights(self, module):
+        """As transformers' ViT: truncated normal weights, zero biases, LayerNorm 1/0, truncated normal CLS and
+        position embeddings. Runs on parameters the checkpoint did not provide (also after meta-device loading)."""
+        std = self.config.initializer_range
+        if isinstance(module, nn.Linear):
+            init.trunc_normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm):
+            init.ones_(module.weight)
+            init.zeros_(module.bias)
+        elif isinstance(module, Embeddings):
+            init.trunc_normal_(module.position_embeddings, mean=0.0, std=std)
+            if module.cls_token is not None:
+                init.trunc_normal_(module.cls_token, mean=0.0, std=std)
+
+    def no_weight_decay(self):
+        """Names of the parameters that take no weight decay: norms, biases, CLS token and position embeddings
+        (every parameter that is not a weight matrix)."""
+        return {name for name, param in self.named_parameters() if param.dim() < 2 or name.endswith(("cls_token",
+                "position_embeddings"))}
+
+
+class ViTSimpleModel(ViTSimplePreTrainedModel):
+    """The ViT without a head: patch embedding, transformer blocks, final LayerNorm and pooling."""
+
+    _auto_class = "AutoModel"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embeddings = Embeddings(config)
+        self.layers = nn.ModuleList([Block(config) for _ in range(config.num_hidden_layers)])
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.post_init()
+
+    def get_input_embeddings(self):
+        return self.embeddings.patch_embedding
+
+    def pool(self, x):
+        """The CLS token, or the mean of the patch tokens with `pool="mean"`."""
+        return x[:, 0] if self.config.pool == "cls" else x[:, self.embeddings.num_prefix_tokens :].mean(dim=1)
+
+    def forward(
+        self,
+        pixel_values=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        interpolate_pos_encoding=False,
+        return_dict=None,
+        **kwargs,
+    ):
+        r"""
+        pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`): the images.
+        output_attentions (`bool`): return each block's attention weights `(batch, heads, tokens, tokens)`.
+        output_hidden_states (`bool`): return the embeddings and each block's output.
+        interpolate_pos_encoding (`bool`): accept another image size, interpolating the position embeddings.
+        """
+        if pixel_values is None:
+            raise ValueError("pixel_values is required: a (batch, channels, height, width) tensor of images.")
+        output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+
+        pixel_values = pixel_values.to(self.embeddings.patch_embedding.proj.weight.dtype)
+        x = self.embeddings(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
+
+        hidden_states = (x,) if output_hidden_states else None
+        attentions = () if output_attentions else None
+        for block in self.layers:
+            x, attn = block(x, output_attentions)
+            if output_hidden_states:
+                hidden_states += (x,)
+            if output_attentions:
+                attentions += (attn,)
+
+        x = self.norm(x)
+        pooled = self.pool(x)
+        if not return_dict:
+            return tuple(v for v in (x, pooled, hidden_states, attentions) if v is not None)
+        return BaseModelOutputWithPooling(
+            last_hidden_state=x, pooler_output=pooled, hidden_states=hidden_states, attentions=attentions
+        )
+
+
+class ViTSimpleForImageClassification(ViTSimplePreTrainedModel):
+    """ViTSimpleModel with a Linear head on the pooled token. The loss follows `config.problem_type`
+    (single-label, multi-label or regression), as in transformers' classifiers."""
+
+    _auto_class = "AutoModelForImageClassification"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.vit = ViTSimpleModel(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels) if config.num_labels > 0 else nn.Identity()
+        self.post_init()
+
+    def forward(
+        self,
+        pixel_values=None,
+        labels=None,
+        output_attentions=None,
+        output_hidden_states=None,
+        interpolate_pos_encoding=False,
+        return_dict=None,
+        **kwargs,
+    ):
+        r"""
+        labels (`torch.LongTensor` of shape `(batch_size,)`, or float `(batch_size, num_labels)` for multi-label
+        and regression): targets for the loss. Trainer's `num_items_in_batch` keeps the loss right under gradient
+        accumulation.
+        """
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        outputs = self.vit(
+            pixel_values,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
+            interpolate_pos_encoding=interpolate_pos_encoding,
+            return_dict=True,
+        )
+        logits = self.classifier(outputs.pooler_output)
+
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(labels, logits, self.config, num_items_in_batch=kwargs.get("num_items_in_batch"))
+
+        if not return_dict:
+            rest = tuple(v for v in (outputs.hidden_states, outputs.attentions) if v is not None)
+            return ((loss,) if loss is not None else ()) + (logits,) + rest
+        return ImageClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+__all__ = ["ViTSimplePreTrainedModel", "ViTSimpleModel", "ViTSimpleForImageClassification"]
