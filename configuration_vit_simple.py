@@ -17,7 +17,7 @@ class ViTSimpleConfig(PretrainedConfig):
     Every size can be given in transformers' vocabulary or in vit-pytorch's: `dim` is `hidden_size`, `depth` is
     `num_hidden_layers`, `heads` is `num_attention_heads`, `dim_head` is `head_dim`, `mlp_dim` is
     `intermediate_size`, `channels` is `num_channels`, `dropout` is `hidden_dropout_prob`, `emb_dropout` is
-    `embedding_dropout_prob`. Both names read and write the same field.
+    `embedding_dropout_prob`, `num_classes` is `num_labels`. Both names read and write the same field.
 
     Args:
         image_size (`int` or `(int, int)`, defaults to 224):
@@ -69,6 +69,7 @@ class ViTSimpleConfig(PretrainedConfig):
         "channels": "num_channels",
         "dropout": "hidden_dropout_prob",
         "emb_dropout": "embedding_dropout_prob",
+        "num_classes": "num_labels",
     }
 
     def __init__(

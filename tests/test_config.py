@@ -13,13 +13,15 @@ SEED_TO_TRANSFORMERS = {
     "channels": "num_channels",
     "dropout": "hidden_dropout_prob",
     "emb_dropout": "embedding_dropout_prob",
+    "num_classes": "num_labels",
 }
 
 
 def test_seed_and_transformers_vocabularies_build_the_same_config():
-    seed = ViTSimpleConfig(dim=64, depth=3, heads=2, dim_head=16, mlp_dim=96, channels=1, dropout=0.1, emb_dropout=0.2)
+    seed = ViTSimpleConfig(dim=64, depth=3, heads=2, dim_head=16, mlp_dim=96, channels=1, dropout=0.1, emb_dropout=0.2,
+                           num_classes=7)
     hf = ViTSimpleConfig(hidden_size=64, num_hidden_layers=3, num_attention_heads=2, head_dim=16, intermediate_size=96,
-                         num_channels=1, hidden_dropout_prob=0.1, embedding_dropout_prob=0.2)
+                         num_channels=1, hidden_dropout_prob=0.1, embedding_dropout_prob=0.2, num_labels=7)
     assert seed.to_dict() == hf.to_dict()
     for alias, field in SEED_TO_TRANSFORMERS.items():
         assert getattr(seed, alias) == getattr(seed, field)
