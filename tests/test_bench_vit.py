@@ -1,0 +1,74 @@
+"""The speed benchmark runs end to end in quick mode and reports every model and peer; its FLOP formula is exact.
+
+These tests check what the benchmark reports, never how fast anything was: timings on a shared CPU prove nothing.
+"""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import bench_vit  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    """One quick run on the tiny config, as a user would start it: the printed tables and the JSON report."""
+    out = tmp_path_factory.mktemp("bench") / "speed.json"
+    run = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_vit.py"), "--quick", "--configs", "tiny", "--rounds", "1",
+         "--json", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run.stdout, json.loads(out.read_text())
+
+
+def test_quick_run_prints_every_model_and_each_ratio_to_a_peer(quick_report):
+    stdout, _ = quick_report
+    for name in bench_vit.MODELS:
+        assert f"| {name} | float32 |" in stdout
+    for peer in bench_vit.PEERS:
+        assert f"/ {peer} |" in stdout
+    assert "matmul peak" in stdout
+
+
+def test_quick_run_writes_speed_memory_flops_and_ratios_for_every_model(quick_report):
+    _, report = quick_report
+    assert report["machine"]["torch_threads"] >= 1 and report["machine"]["cpu"]
+    assert report["matmul_peak_gflop_per_s"]["float32"] > 0
+    tiny = report["configs"]["tiny"]
+    assert tiny["batch_size"] == bench_vit.CONFIGS["tiny"].quick_batch_size
+    for name in bench_vit.MODELS:
+        for mode in ("inference", "training"):
+            result = tiny["speed"]["float32"][name][mode]
+            assert result["images_per_s"] > 0 and result["gflop_per_s"] > 0 and result["fraction_of_peak"] > 0
+            assert result["total"] >= 1 and 0 <= result["valid"] <= result["total"] == len(result["samples"])
+            assert tiny["peak_memory_mib"][name][mode] >= 0
+    for peer in bench_vit.PEERS:
+        ratios = tiny["ratios"][peer]
+        assert ratios["vit_simple_variant"] == bench_vit.MODELS[peer][1]
+        assert set(ratios) == {"vit_simple_variant", "inference_float32", "training_float32",
+                               "memory_inference", "memory_training"}
+        assert ratios["inference_float32"] > 0 and ratios["training_float32"] > 0
+
+
+@pytest.mark.parametrize("overrides", [{}, {"heads": 4, "dim_head": 16}, {"patch_size": 4, "channels": 1}])
+def test_analytic_flops_equal_torch_flop_counter_on_eager_attention(overrides):
+    arch = dataclasses.replace(bench_vit.CONFIGS["tiny"], **overrides)
+    counted_forward, counted_training = bench_vit.counted_flops(arch)
+    assert bench_vit.forward_flops(arch) == counted_forward
+    assert bench_vit.training_flops(arch) == counted_training
+
+
+def test_cuda_without_a_gpu_is_refused_with_a_clear_message(monkeypatch, capsys):
+    monkeypatch.setattr(bench_vit.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        bench_vit.parse_args(["--device", "cuda"])
+    assert "no CUDA device" in capsys.readouterr().err
