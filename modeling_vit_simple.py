@@ -4,12 +4,14 @@ The blocks read as in vit-pytorch; the edges behave as in transformers' ViT (Mod
 `output_attentions`, `output_hidden_states`, `interpolate_pos_encoding`, sdpa or eager attention, checkpointing).
 """
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange, repeat
 from einops.layers.torch import Rearrange
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPooling, ImageClassifierOutput
@@ -209,6 +211,51 @@ class ViTSimplePreTrainedModel(PreTrainedModel):
         (every parameter that is not a weight matrix)."""
         return {name for name, param in self.named_parameters() if param.dim() < 2 or name.endswith(("cls_token",
                 "position_embeddings"))}
+
+    @torch.no_grad()
+    def set_image_size(self, image_size):
+        """Make `image_size` (an int, or a (height, width) pair) the model's input size: the position embeddings are
+        resampled to the new patch grid (bicubic, CLS kept), as timm does when it loads weights at another size."""
+        embeddings, config = self.base_model.embeddings, self.config
+        old_grid, old_size = config.grid_size, config.image_size
+        config.image_size = list(image_size) if isinstance(image_size, (list, tuple)) else image_size
+        try:
+            config.validate_vit()
+        except ValueError:
+            config.image_size = old_size
+            raise
+        resampled = resample_position_embeddings(
+            embeddings.position_embeddings, old_grid, config.grid_size, embeddings.num_prefix_tokens
+        )
+        embeddings.position_embeddings = nn.Parameter(
+            resampled, requires_grad=embeddings.position_embeddings.requires_grad
+        )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *model_args, **kwargs):
+        """transformers' `from_pretrained`, which also loads a checkpoint at another image size: an `image_size=`
+        keyword (or a `config`) whose size differs from the checkpoint's builds the model at the checkpoint's size,
+        loads every weight, then resamples the position embeddings (`set_image_size`) instead of failing on their
+        shape. Through the Auto classes the keyword arrives inside `config`."""
+        config = kwargs.get("config")
+        wanted = config.image_size if isinstance(config, PretrainedConfig) else kwargs.get("image_size")
+        if pretrained_model_name_or_path is None or wanted is None:
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        hub_kwargs = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
+        saved_config, _ = cls.config_class.get_config_dict(
+            pretrained_model_name_or_path, **{name: kwargs[name] for name in hub_kwargs if name in kwargs}
+        )
+        saved = saved_config.get("image_size")
+        if saved is None or pair(saved) == pair(wanted):
+            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        if isinstance(config, PretrainedConfig):
+            kwargs["config"] = copy.deepcopy(config)  # the caller's config keeps the size it asked for
+            kwargs["config"].image_size = saved
+        else:
+            kwargs["image_size"] = saved
+        model = super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
+        model.set_image_size(wanted)
+        return model
 
 
 class ViTSimpleModel(ViTSimplePreTrainedModel):
