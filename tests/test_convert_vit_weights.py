@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import (AutoModelForImageClassification, ViTConfig, ViTForImageClassification, ViTImageProcessor,
                           ViTModel)
@@ -368,3 +369,32 @@ def test_export_of_a_trained_vit_simple_keeps_its_logits(tmp_path, overrides):
 def test_export_rejects_what_transformers_vit_cannot_represent(overrides, reason):
     with pytest.raises(ValueError, match=reason):
         export_to_transformers(ViTSimpleForImageClassification(tiny_config(**overrides)))
+
+
+def test_train_hf_fine_tunes_a_converted_checkpoint_on_other_labels(google, tmp_path):
+    root, _ = google
+    converted = convert(root / "legacy", tmp_path / "converted")  # 5 classes: cat, dog, fish, bird, frog
+    generator = torch.Generator().manual_seed(0)
+    for label in ("ant", "bee", "wasp"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        for i in range(4):
+            pixels = torch.randint(0, 256, (32, 32, 3), generator=generator, dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train_hf.py"), "--model_name_or_path", str(tmp_path / "converted"),
+         "--ignore_mismatched_sizes", "--train_dir", str(tmp_path / "data"), "--output_dir", str(tmp_path / "tuned"),
+         "--max_steps", "3", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
+         "--learning_rate", "1e-4", "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no",
+         "--save_strategy", "no", "--dataloader_num_workers", "0", "--report_to", "none", "--use_cpu"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    tuned = ViTSimpleForImageClassification.from_pretrained(tmp_path / "tuned")
+    assert tuned.config.id2label == {0: "ant", 1: "bee", 2: "wasp"} and tuned.classifier.out_features == 3
+    losses = [entry["loss"] for entry in json.loads((tmp_path / "tuned" / "trainer_state.json").read_text())
+              ["log_history"] if "loss" in entry]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    # the backbone started from the converted weights and moved by a few learning-rate steps
+    start = converted.vit.embeddings.patch_embedding.proj.weight
+    moved = (tuned.vit.embeddings.patch_embedding.proj.weight - start).abs().max().item()
+    assert 0 < moved < 1e-2
