@@ -1,0 +1,104 @@
+"""The model card (README.md) that train_hf.py writes beside a trained vit-simple: Hub metadata (YAML), results,
+a usage snippet and the hyper-parameters."""
+
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from configuration_vit_simple import pair
+
+METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro F1", "top_5_accuracy": "Top-5 accuracy"}
+HUB_METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1", "top_5_accuracy": "accuracy"}
+
+
+def write_model_card(output_dir, *, model, results, training_args, dataset_name, dataset_id, base_model, repo_id,
+                     command):
+    """Write `output_dir`/README.md.
+
+    results: {"train": {...}, "eval": {"eval_accuracy": ...}, "test": {"test_accuracy": ...}} as train_hf.py saves
+    them; dataset_id: the data set's Hub id (None for local data); base_model: the checkpoint fine-tuned (None from
+    scratch); repo_id: the Hub repo pushed to (None: the usage snippet loads the local folder).
+    """
+    config = model.config
+    model_name = Path(repo_id or output_dir).name
+    test_split = "test" if "test" in results else "eval"
+    eval_results = [
+        EvalResult(task_type="image-classification", dataset_type=dataset_id or dataset_name, dataset_name=dataset_name,
+                   dataset_split="test" if test_split == "test" else "validation", metric_type=HUB_METRIC_TYPES[key],
+                   metric_name=name, metric_value=round(results[test_split][f"{test_split}_{key}"], 4))
+        for key, name in METRICS.items() if f"{test_split}_{key}" in results[test_split]
+    ]
+    hub_base_model = base_model if base_model and not Path(base_model).exists() else None
+    data = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-classification",
+        tags=["vit-simple", "vision", "image-classification", "custom_code"],
+        datasets=[dataset_id] if dataset_id else None,
+        metrics=["accuracy", "f1"],
+        base_model=hub_base_model,
+        model_name=model_name,
+        eval_results=eval_results,
+    )
+
+    origin = f"fine-tuned from `{base_model}`" if base_model else "trained from scratch"
+    (height, width), (patch_h, patch_w) = pair(config.image_size), pair(config.patch_size)
+    parameters = sum(p.numel() for p in model.parameters())
+    train = results["train"]
+    rows = []
+    for split, title in (("eval", "validation"), ("test", "test")):
+        if split in results:
+            values = [results[split].get(f"{split}_{key}") for key in METRICS]
+            rows.append(f"| {title} | " + " | ".join("-" if v is None else f"{100 * v:.2f}%" for v in values) + " |")
+    hyperparameters = {
+        "model": f"dim {config.hidden_size}, depth {config.num_hidden_layers}, heads {config.num_attention_heads}, "
+                 f"dim_head {config.head_dim}, mlp_dim {config.intermediate_size}, pool {config.pool}",
+        "input": f"{height}x{width}x{config.num_channels} images, {patch_h}x{patch_w} patches "
+                 f"({config.num_patches} tokens), {config.num_labels} classes",
+        "parameters": f"{parameters / 1e6:.2f}M",
+        "epochs": f"{train.get('epoch', training_args.num_train_epochs):g}",
+        "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
+                      f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
+        "optimizer": f"{training_args.optim}, learning rate {training_args.learning_rate:g}, weight decay "
+                     f"{training_args.weight_decay:g} (weight matrices only)",
+        "schedule": f"{training_args.lr_scheduler_type} after a warm-up of {training_args.warmup_steps:g} "
+                    f"({'steps' if training_args.warmup_steps >= 1 else 'of all steps'})",
+        "label smoothing": f"{training_args.label_smoothing_factor:g}",
+        "seed": f"{training_args.seed}",
+        "training time": f"{train.get('wall_seconds', 0) / 60:.1f} min wall time, "
+                         f"{train.get('train_images_per_second', 0):.0f} training images/s",
+    }
+    where = repo_id or output_dir
+    body = f"""
+# {model_name}
+
+A [vit-simple](https://github.com/lucidrains/vit-pytorch) image classifier (lucidrains' einops Vision Transformer as
+a transformers model) {origin} on {dataset_id or dataset_name}.
+
+## Results
+
+| split | {' | '.join(METRICS.values())} |
+| --- | {' | '.join('---' for _ in METRICS)} |
+{chr(10).join(rows)}
+
+## Usage
+
+```python
+from transformers import pipeline
+
+classifier = pipeline("image-classification", model="{where}", trust_remote_code=True)
+print(classifier("image.png"))
+```
+
+The model's code (`configuration_vit_simple.py`, `modeling_vit_simple.py`) ships with the weights, hence
+`trust_remote_code=True`; `AutoModelForImageClassification.from_pretrained("{where}", trust_remote_code=True)`
+loads it the same way.
+
+## Training
+
+{chr(10).join(f"- {name}: {value}" for name, value in hyperparameters.items())}
+
+```bash
+{command}
+```
+"""
+    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(Path(output_dir) / "README.md")

@@ -1,0 +1,429 @@
+"""train_hf.py, end to end on tiny data: a slice of Fashion-MNIST and generated image folders, a tiny model.
+
+The trained folders are module fixtures shared by the tests that read them, so the suite trains only a handful of
+times. Runs that must be separate processes (reload, kill and resume, DDP) are subprocesses; the rest call
+`train_hf.main(args)` in this process.
+"""
+
+import gzip
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Value
+from datasets import Image as ImageFeature
+from huggingface_hub import HfApi, ModelCard
+from huggingface_hub.hf_api import RepoUrl
+from huggingface_hub.utils import filter_repo_objects
+from PIL import Image
+from safetensors.torch import load_file
+
+import train_hf
+from data_fashion_mnist import CLASS_NAMES, SPLIT_FILES
+
+REPO = Path(__file__).resolve().parent.parent
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+TINY = "dim=32,depth=2,heads=2,dim_head=16,mlp_dim=64"
+COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
+FAST = ["--dataloader_num_workers", "0", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32",
+        "--logging_steps", "1", "--report_to", "none", "--disable_tqdm", "true"]
+
+
+def run_script(*args, cwd=REPO, timeout=300):
+    """Run a command in a fresh process, offline; its combined output."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+# data
+
+
+def write_idx(path, array):
+    """An IDX file (gzip): zero bytes, dtype 0x08 (uint8), ndim, big-endian dims, data."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def read_idx_slice(name, count):
+    with gzip.open(FASHION_MNIST / f"{name}.gz", "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    return array[:count]
+
+
+@pytest.fixture(scope="module")
+def fashion_slice(tmp_path_factory):
+    """The first 160 training and 64 test images of the real Fashion-MNIST, as IDX files."""
+    folder = tmp_path_factory.mktemp("fashion-mnist")
+    for split, count in (("train", 160), ("test", 64)):
+        for name in SPLIT_FILES[split]:
+            write_idx(folder / f"{name}.gz", read_idx_slice(name, count))
+    return folder
+
+
+def save_image(path, color, size, mode, seed):
+    """A noisy `color` square on a dark background, saved in `mode` (L, RGB, RGBA or P)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    pixels = rng.integers(0, 40, (height, width, 3))
+    pixels[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = color
+    image = Image.fromarray(pixels.astype(np.uint8))
+    image = {"RGBA": lambda: image.convert("RGBA"), "P": lambda: image.convert("P"),
+             "L": lambda: image.convert("L")}.get(mode, lambda: image)()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def make_image_folder(root, per_class, seed=0):
+    """root/<color>/<n>.png for three colours, in mixed modes (L, RGB, RGBA, P) and sizes (32x32, 40x30, 24x36)."""
+    modes, sizes = ["RGB", "L", "RGBA", "P"], [(32, 32), (40, 30), (24, 36)]
+    for c, (name, color) in enumerate(COLORS.items()):
+        for n in range(per_class):
+            save_image(root / name / f"{n}.png", color, sizes[n % 3], modes[(n + c) % 4], seed=seed + 100 * c + n)
+    return root
+
+
+@pytest.fixture(scope="module")
+def image_folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("images")
+    return {split: make_image_folder(root / split, per_class, seed=i * 1000)
+            for i, (split, per_class) in enumerate((("train", 8), ("validation", 3), ("test", 3)))}
+
+
+# a fake Hub
+
+
+class FakeHub:
+    """Stands in for the Hub: patches HfApi so that creating a repo and uploading record what would be sent."""
+
+    def __init__(self, monkeypatch):
+        self.uploads = []
+        hub = self
+
+        def create_repo(api, repo_id, **kwargs):
+            return RepoUrl(f"https://huggingface.co/{repo_id if '/' in repo_id else 'tester/' + repo_id}")
+
+        def upload_folder(api, *, repo_id, folder_path, path_in_repo=None, ignore_patterns=None, run_as_future=False,
+                          **kwargs):
+            files = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
+            files = sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns))
+            hub.uploads.append({"repo_id": repo_id, "files": files, "path_in_repo": path_in_repo})
+            if not run_as_future:
+                return f"https://huggingface.co/{repo_id}/commit/0"
+            future = Future()
+            future.set_result(f"https://huggingface.co/{repo_id}/commit/0")
+            return future
+
+        def create_commit(api, repo_id, operations, **kwargs):
+            raise AssertionError("train_hf.py uploads through upload_folder")
+
+        monkeypatch.setattr(HfApi, "create_repo", create_repo)
+        monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+        monkeypatch.setattr(HfApi, "create_commit", create_commit)
+
+
+# shared runs
+
+
+@pytest.fixture(scope="module")
+def scratch(fashion_slice, tmp_path_factory):
+    """A tiny model trained from scratch on the Fashion-MNIST slice and pushed to the fake Hub."""
+    output_dir = tmp_path_factory.mktemp("scratch") / "vit-simple-fmnist"
+    cache_dir = tmp_path_factory.mktemp("cache")
+    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(cache_dir), "--output_dir", str(output_dir),
+            "--config_overrides", TINY, "--num_train_epochs", "2", "--push_to_hub", *FAST]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        hub = FakeHub(monkeypatch)
+        results = train_hf.main(args)
+    return {"dir": output_dir, "results": results, "hub": hub, "cache_dir": cache_dir, "args": args}
+
+
+def test_help_lists_script_and_trainer_options(capsys):
+    with pytest.raises(SystemExit):
+        train_hf.parse_arguments(["--help"])
+    text = capsys.readouterr().out
+    for option in ("--dataset_name", "--train_dir", "--validation_dir", "--image_column_name", "--label_column_name",
+                   "--train_val_split", "--max_train_samples", "--max_eval_samples", "--streaming",
+                   "--model_name_or_path", "--model_size", "--config_overrides", "--trust_remote_code",
+                   "--ignore_mismatched_sizes", "--output_dir", "--num_train_epochs", "--learning_rate",
+                   "--per_device_train_batch_size", "--bf16", "--torch_compile", "--push_to_hub", "--hub_model_id",
+                   "--resume_from_checkpoint", "--seed", "--use_cpu"):
+        assert option in text
+    assert "(default: mini)" in text and "(default: outputs/vit-simple)" in text
+
+
+def test_arguments_also_come_from_a_json_file(tmp_path):
+    path = tmp_path / "args.json"
+    path.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "model_size": "tiny", "learning_rate": 3e-4,
+                                "train_val_split": 0.2}))
+    model_args, data_args, training_args = train_hf.parse_arguments([str(path)])
+    assert (model_args.model_size, data_args.train_val_split, training_args.learning_rate) == ("tiny", 0.2, 3e-4)
+    assert training_args.lr_scheduler_type == "cosine" and not training_args.remove_unused_columns
+
+
+def test_scratch_run_reports_validation_and_test_apart(scratch):
+    results = scratch["results"]
+    assert set(results) == {"train", "eval", "test"}
+    assert 0 <= results["test"]["test_accuracy"] <= 1 and 0 <= results["eval"]["eval_accuracy"] <= 1
+    assert {"test_macro_f1", "test_top_5_accuracy"} <= set(results["test"])  # 10 classes: top-5 too
+    assert results["train"]["train_images_per_second"] > 0
+    saved = json.loads((scratch["dir"] / "all_results.json").read_text())
+    assert saved["test_accuracy"] == results["test"]["test_accuracy"]
+    # 160 images, 10% held out for validation, stratified: 144 train, 16 validation; the 64 official test images
+    assert saved["eval_samples_per_second"] > 0 and results["test"]["test_runtime"] > 0
+    state = json.loads((scratch["dir"] / "trainer_state.json").read_text())
+    assert state["global_step"] == 2 * 9  # 144 / 16 per epoch, 2 epochs
+
+
+def test_scratch_run_saves_what_the_hub_needs(scratch):
+    files = {p.name for p in scratch["dir"].iterdir()}
+    assert {"model.safetensors", "config.json", "configuration_vit_simple.py", "modeling_vit_simple.py",
+            "preprocessor_config.json", "all_results.json", "README.md"} <= files
+    config = json.loads((scratch["dir"] / "config.json").read_text())
+    assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForImageClassification"}
+    assert [config["id2label"][str(i)] for i in range(10)] == CLASS_NAMES
+    assert (config["image_size"], config["patch_size"], config["num_channels"], config["hidden_size"]) == (28, 4, 3, 32)
+    processor = json.loads((scratch["dir"] / "preprocessor_config.json").read_text())
+    assert processor["do_convert_rgb"] and processor["size"] == {"height": 28, "width": 28}
+
+
+def test_model_card_has_hub_metadata_results_and_usage(scratch):
+    card = ModelCard.load(scratch["dir"] / "README.md")
+    assert card.data.library_name == "transformers" and card.data.pipeline_tag == "image-classification"
+    assert card.data.datasets == ["zalando-datasets/fashion_mnist"] and set(card.data.metrics) == {"accuracy", "f1"}
+    (result, *_) = card.data.eval_results
+    assert result.dataset_split == "test"
+    assert result.metric_value == round(scratch["results"]["test"]["test_accuracy"], 4)
+    assert 'pipeline("image-classification", model="tester/vit-simple-fmnist", trust_remote_code=True)' in card.text
+    assert "learning rate 0.001" in card.text and "--config_overrides" in card.text
+
+
+def test_push_to_hub_uploads_the_folder_with_its_code(scratch):
+    final = scratch["hub"].uploads[-1]
+    assert final["repo_id"] == "tester/vit-simple-fmnist"
+    assert {"model.safetensors", "config.json", "configuration_vit_simple.py", "modeling_vit_simple.py",
+            "preprocessor_config.json", "README.md", "all_results.json"} <= set(final["files"])
+    assert not any(name.startswith("checkpoint-") for name in final["files"])
+
+
+def test_saved_folder_loads_in_a_fresh_process_and_runs_in_pipeline(scratch, tmp_path):
+    images = []
+    for mode in ("L", "RGB", "RGBA", "P"):
+        path = tmp_path / f"{mode}.png"
+        save_image(path, COLORS["red"], (30, 40), mode, seed=1)
+        images.append(str(path))
+    code = textwrap.dedent(f"""
+        import json, sys
+        import torch
+        from PIL import Image
+        from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
+        assert "vit_simple" not in sys.modules and "modeling_vit_simple" not in sys.modules
+        model = AutoModelForImageClassification.from_pretrained({str(scratch["dir"])!r}, trust_remote_code=True)
+        classifier = pipeline("image-classification", model={str(scratch["dir"])!r}, trust_remote_code=True)
+        paths = {images!r}
+        outputs = [classifier(Image.open(path), top_k=10) for path in paths]
+        print(json.dumps({{"class": type(model).__name__, "outputs": outputs}}))
+    """)
+    result = run_script(sys.executable, "-c", code, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    reloaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert reloaded["class"] == "ViTSimpleForImageClassification"
+    # the pipeline's scores are those of the trained model on the evaluation transform: same preprocessing
+    model = train_hf.AutoModelForImageClassification.from_pretrained(scratch["dir"])
+    processor = train_hf.AutoImageProcessor.from_pretrained(scratch["dir"])
+    data_args = train_hf.DataArguments()
+    transform = train_hf.ImageTransform(processor, model.config, data_args, train=False)
+    batch = {"image": [{"path": path, "bytes": None} for path in images], "label": [0] * len(images)}
+    with torch.no_grad():
+        probabilities = model(torch.from_numpy(transform(batch)["pixel_values"])).logits.softmax(-1)
+    for output, expected in zip(reloaded["outputs"], probabilities):
+        assert {o["label"] for o in output} == set(CLASS_NAMES)
+        scores = {o["label"]: o["score"] for o in output}
+        assert np.allclose([scores[name] for name in CLASS_NAMES], expected.numpy(), atol=1e-5)
+
+
+def test_fashion_mnist_is_converted_once_then_read_from_the_cache(scratch, monkeypatch):
+    import data_fashion_mnist
+
+    def rebuild(*args):
+        raise AssertionError("Fashion-MNIST was converted again instead of read from the cache")
+
+    monkeypatch.setattr(data_fashion_mnist, "to_dataset", rebuild)
+    data_args = train_hf.DataArguments(dataset_name=scratch["args"][1])
+    dataset, label_names = train_hf.load_data(data_args, scratch["cache_dir"], seed=42)
+    assert label_names == CLASS_NAMES and len(dataset["test"]) == 64
+
+
+def test_end_of_run_summary(scratch, fashion_slice, tmp_path, capsys):
+    train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--output_dir",
+                   str(tmp_path / "out"), "--config_overrides", TINY, "--max_steps", "1", *FAST])
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.startswith("test accuracy ") and "validation accuracy" in summary
+    assert "wall time" in summary and "images/s" in summary and f"saved to {tmp_path / 'out'}" in summary
+
+
+# fine-tuning
+
+
+@pytest.fixture(scope="module")
+def finetuned(scratch, image_folders, tmp_path_factory):
+    """The Fashion-MNIST model fine-tuned (learning rate 0, so the backbone stays as loaded) on 3 colour classes."""
+    output_dir = tmp_path_factory.mktemp("finetuned")
+    results = train_hf.main([
+        "--model_name_or_path", str(scratch["dir"]), "--ignore_mismatched_sizes", "--train_dir",
+        str(image_folders["train"]), "--validation_dir", str(image_folders["validation"]), "--test_dir",
+        str(image_folders["test"]), "--output_dir", str(output_dir), "--learning_rate", "0", "--num_train_epochs",
+        "1", *FAST])
+    return {"dir": output_dir, "results": results}
+
+
+def test_finetune_replaces_the_head_for_the_new_labels(scratch, finetuned):
+    config = json.loads((finetuned["dir"] / "config.json").read_text())
+    assert config["id2label"] == {"0": "blue", "1": "green", "2": "red"}
+    before, after = load_file(scratch["dir"] / "model.safetensors"), load_file(finetuned["dir"] / "model.safetensors")
+    assert after["classifier.weight"].shape == (3, 32) and before["classifier.weight"].shape == (10, 32)
+    backbone = [name for name in before if not name.startswith("classifier")]
+    assert backbone and all(torch.equal(before[name], after[name]) for name in backbone)
+    # mixed modes and sizes (L, RGB, RGBA, P; 32x32, 40x30, 24x36) became 28x28 RGB; 3 classes: no top-5
+    assert set(finetuned["results"]["test"]) >= {"test_accuracy", "test_macro_f1"}
+    assert "test_top_5_accuracy" not in finetuned["results"]["test"]
+
+
+def test_finetune_to_other_labels_without_ignore_mismatched_sizes_says_how(scratch, image_folders, tmp_path):
+    with pytest.raises(train_hf.InputError, match="classifies 10 classes .* pass --ignore_mismatched_sizes"):
+        train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--train_dir", str(image_folders["train"]),
+                       "--output_dir", str(tmp_path), *FAST])
+
+
+# bad input
+
+
+def test_missing_column_names_the_columns_and_the_option(image_folders, tmp_path):
+    with pytest.raises(train_hf.InputError, match=r"no column 'labels' .*label \(ClassLabel\).*--label_column_name"):
+        train_hf.main(["--train_dir", str(image_folders["train"]), "--label_column_name", "labels",
+                       "--output_dir", str(tmp_path), *FAST])
+
+
+def test_label_column_that_is_not_a_class_label_says_how_to_encode_it(tmp_path):
+    images = [Image.new("RGB", (8, 8), color) for color in COLORS.values()] * 2
+    features = Features({"image": ImageFeature(), "label": Value("string")})
+    (tmp_path / "data").mkdir()
+    Dataset.from_dict({"image": images, "label": list(COLORS) * 2}, features=features).to_parquet(
+        str(tmp_path / "data" / "train.parquet"))
+    with pytest.raises(train_hf.InputError, match=r"not a ClassLabel.*class_encode_column\('label'\)"):
+        train_hf.main(["--dataset_name", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out"), *FAST])
+
+
+def test_empty_split_is_an_error(image_folders, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(train_hf.InputError, match="No images found"):
+        train_hf.main(["--train_dir", str(image_folders["train"]), "--validation_dir", str(tmp_path / "empty"),
+                       "--output_dir", str(tmp_path / "out"), *FAST])
+    with pytest.raises(train_hf.InputError, match="The train split is empty"):
+        train_hf.main(["--train_dir", str(image_folders["train"]), "--max_train_samples", "0",
+                       "--output_dir", str(tmp_path / "out"), *FAST])
+
+
+def test_corrupt_image_is_one_clear_error_without_traceback(image_folders, tmp_path):
+    train_dir = make_image_folder(tmp_path / "train", per_class=2)
+    (train_dir / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    result = run_script(sys.executable, "train_hf.py", "--train_dir", str(train_dir), "--validation_dir",
+                        str(image_folders["validation"]), "--config_overrides", f"{TINY},image_size=32",
+                        "--output_dir", str(tmp_path / "out"), "--max_steps", "2", *FAST)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert f"Cannot read image {train_dir / 'red' / 'broken.png'}" in result.stderr
+    assert "delete or replace that file" in result.stderr
+
+
+def test_bad_options_are_clear_errors(fashion_slice, scratch, tmp_path):
+    base = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--output_dir",
+            str(tmp_path), *FAST]
+    with pytest.raises(train_hf.InputError, match="'detph=2' is not key=value with a known key"):
+        train_hf.main([*base, "--config_overrides", "detph=2"])
+    with pytest.raises(train_hf.InputError, match="not divisible by patch_size"):
+        train_hf.main([*base, "--config_overrides", "patch_size=5"])
+    with pytest.raises(train_hf.InputError, match="--streaming needs --max_steps"):
+        train_hf.main([*base, "--streaming"])
+    with pytest.raises(train_hf.InputError, match="is not a folder"):
+        train_hf.main([*base, "--resume_from_checkpoint", str(tmp_path / "checkpoint-9")])
+
+
+def test_missing_fashion_mnist_says_which_package_to_install(tmp_path, monkeypatch):
+    monkeypatch.setattr(train_hf.data_fashion_mnist, "DEFAULT_DIR", str(tmp_path))
+    with pytest.raises(train_hf.InputError, match="not found in .*apt-get install dataset-fashion-mnist"):
+        train_hf.main(["--output_dir", str(tmp_path / "out"), *FAST])
+
+
+# streaming, resume, several processes
+
+
+def test_streaming_trains_from_an_iterable_dataset(fashion_slice, scratch, tmp_path):
+    results = train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
+                             "--streaming", "--max_steps", "3", "--max_eval_samples", "24", "--config_overrides", TINY,
+                             "--output_dir", str(tmp_path), *FAST])
+    assert json.loads((tmp_path / "trainer_state.json").read_text())["global_step"] == 3
+    assert results["eval"]["eval_samples_per_second"] > 0 and "test_accuracy" in results["test"]
+
+
+KILL_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+from transformers import TrainerCallback
+import train_hf
+
+class KillAfterCheckpoint(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        os.kill(os.getpid(), signal.SIGKILL)  # as a crash or a pre-empted machine would, right after the save
+
+train_hf.main(sys.argv[1:], callbacks=[KillAfterCheckpoint()])
+"""
+
+
+def test_resume_after_a_kill_ends_with_the_weights_of_an_uninterrupted_run(fashion_slice, scratch, tmp_path):
+    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--config_overrides",
+            f"{TINY},dropout=0.1", "--max_train_samples", "64", "--num_train_epochs", "2", "--seed", "7", *FAST]
+    train_hf.main([*args, "--output_dir", str(tmp_path / "uninterrupted")])
+
+    killed = run_script(sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, *args, "--output_dir",
+                        str(tmp_path / "resumed"))
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "resumed").glob("checkpoint-*")] == ["checkpoint-4"]
+    assert not (tmp_path / "resumed" / "model.safetensors").exists()
+
+    train_hf.main([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint",
+                   str(tmp_path / "resumed" / "checkpoint-4")])
+    expected = load_file(tmp_path / "uninterrupted" / "model.safetensors")
+    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
+    assert expected.keys() == resumed.keys()
+    assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_train_one_model_with_ddp(fashion_slice, scratch, tmp_path):
+    result = run_script(
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
+        "train_hf.py", "--use_cpu", "--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
+        "--config_overrides", TINY, "--max_steps", "3", "--output_dir", str(tmp_path), *FAST)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "Process rank 0 of 2" in output and "Process rank 1 of 2" in output
+    assert output.count("test accuracy") == 1  # one summary, from rank 0
+    state = json.loads((tmp_path / "trainer_state.json").read_text())
+    assert state["global_step"] == 3 and state["train_batch_size"] == 16
+    assert [p.name for p in tmp_path.glob("*.safetensors")] == ["model.safetensors"]
