@@ -73,10 +73,10 @@ class Arch:
 
 
 CONFIGS = {
-    # ViT-S/16 at 224, the standard: 197 tokens, 4.6 GFLOP/image forward
+    # ViT-S/16 at 224, the standard: 197 tokens, 9.2 GFLOP/image forward
     "vit_s16_224": Arch(224, 16, 3, 384, 12, 6, 64, 1536, 1000, batch_size=32, quick_batch_size=4),
-    # train_hf.py's Fashion-MNIST default (the images are converted to RGB): 50 tokens
-    "fmnist": Arch(28, 4, 3, 192, 6, 3, 64, 768, 10, batch_size=256, quick_batch_size=32),
+    # train_hf.py's Fashion-MNIST default: model size "mini", RGB 28x28 in 4x4 patches (50 tokens), its batch size
+    "fmnist": Arch(28, 4, 3, 192, 6, 3, 64, 384, 10, batch_size=128, quick_batch_size=32),
     # a long sequence, where attention memory matters: ViT-S/16 at 384, 577 tokens
     "vit_s16_384": Arch(384, 16, 3, 384, 12, 6, 64, 1536, 1000, batch_size=8, quick_batch_size=1),
     # small enough for the tests
@@ -236,22 +236,23 @@ class Runner:
 # timing
 
 
-def timed(fn):
-    """Run fn once: (wall seconds, cores busy = process CPU time / wall time)."""
+def timed(fn, timer):
+    """Run fn once: (seconds, cores busy = process CPU time / wall time). The seconds are wall time, or with
+    timer "cpu" the process CPU time, which a busy neighbour barely changes when the benchmark runs one thread."""
     wall, cpu = time.perf_counter(), time.process_time()
     fn()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return wall, cpu / wall
+    return (cpu if timer == "cpu" else wall), cpu / wall
 
 
 def summarize(samples, min_cores):
-    """Median wall time over the iterations that had the cores; all of them if none had (flagged by `valid`)."""
-    valid = [wall for wall, cores in samples if cores >= min_cores]
+    """Median time over the iterations that had the cores; all of them if none had (flagged by `valid`)."""
+    valid = [seconds for seconds, cores in samples if cores >= min_cores]
     return {
-        "median_s": statistics.median(valid or [wall for wall, _ in samples]),
+        "median_s": statistics.median(valid or [seconds for seconds, _ in samples]),
         "valid": len(valid),
         "total": len(samples),
-        "samples": [[round(wall, 5), round(cores, 3)] for wall, cores in samples],
+        "samples": [[round(seconds, 5), round(cores, 3)] for seconds, cores in samples],
     }
 
 
@@ -264,7 +265,7 @@ def interleaved(steps, args):
     samples = {name: [] for name in steps}
     for _ in range(3 * args.rounds):
         for name, step in steps.items():
-            samples[name].append(timed(step))
+            samples[name].append(timed(step, args.timer))
         if all(sum(cores >= args.min_cores for _, cores in s) >= args.rounds for s in samples.values()):
             break
     return {name: summarize(s, args.min_cores) for name, s in samples.items()}
@@ -358,6 +359,18 @@ def measure_memory(arch, models, args):
 # the run
 
 
+def graph_breaks(arch, args):
+    """{model: graph breaks dynamo finds in its forward}: 0 means torch.compile sees each model as one graph."""
+    breaks = {}
+    for name in args.models:
+        model = build_model(name, arch).to(args.device).eval()
+        images, _ = make_batch(arch, 2, args.device)
+        torch._dynamo.reset()
+        breaks[name] = torch._dynamo.explain(model)(images).graph_break_count
+    torch._dynamo.reset()
+    return breaks
+
+
 def bench_config(config_name, args, peaks):
     arch = CONFIGS[config_name]
     batch_size = batch_size_for(arch, args)
@@ -368,7 +381,11 @@ def bench_config(config_name, args, peaks):
         "flop_counter_forward_per_image": counted_forward,
         "flop_counter_training_per_image": counted_train,
     }
-    result = {"arch": asdict(arch), "batch_size": batch_size, "flops": flops, "speed": {}, "compile_s": {}}
+    result = {"arch": asdict(arch), "batch_size": batch_size, "flops": flops, "speed": {}}
+    if args.torch_compile:
+        # every model runs through the same `Logits.forward`, each in two grad modes: more than dynamo's default 8
+        torch._dynamo.config.recompile_limit = 4 * len(MODELS) * len(args.precisions)
+        result["compile_s"], result["graph_breaks"] = {}, graph_breaks(arch, args)
     for precision in args.precisions:
         runners = {}
         for name in args.models:
@@ -442,39 +459,45 @@ def machine(args):
 
 
 def print_tables(report, args):
+    """The report as markdown tables: per config, every model's speed and memory, then vit-simple over each peer."""
     peaks = report["matmul_peak_gflop_per_s"]
-    print(f"\nmatmul peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
+    print("\nmatmul peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
     for config_name, result in report["configs"].items():
-        arch = result["arch"]
+        arch, flops = result["arch"], result["flops"]
         print(
             f"\n### {config_name}: {arch['image_size']}px, patch {arch['patch_size']}, "
             f"{(arch['image_size'] // arch['patch_size']) ** 2 + 1} tokens, dim {arch['dim']}, depth {arch['depth']}, "
-            f"heads {arch['heads']}x{arch['dim_head']}, mlp {arch['mlp_dim']}, batch {result['batch_size']}, "
-            f"{result['flops']['forward_per_image'] / 1e9:.3f} GFLOP/image forward "
-            f"(flop_counter {result['flops']['flop_counter_forward_per_image'] / 1e9:.3f})\n"
+            f"heads {arch['heads']}x{arch['dim_head']}, mlp {arch['mlp_dim']}, batch {result['batch_size']}; "
+            f"{flops['forward_per_image'] / 1e9:.3f} GFLOP/image forward "
+            f"(flop_counter: {flops['flop_counter_forward_per_image'] / 1e9:.3f})\n"
         )
         memory = result.get("peak_memory_mib", {})
-        print("| model | precision | inference img/s | % peak | training img/s | % peak | peak MiB inf / train |")
+        print("| model | precision | inference img/s | % of peak | training img/s | % of peak | peak MiB inference / training |")
         print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
         for precision, speed in result["speed"].items():
             for name, modes in speed.items():
                 cells = []
                 for mode in ("inference", "training"):
-                    if mode in modes:
-                        m = modes[mode]
-                        flag = "" if m["valid"] >= args.rounds else f" ({m['valid']}/{m['total']} valid)"
-                        cells += [f"{m['images_per_s']:.1f}{flag}", f"{100 * m['fraction_of_peak']:.0f}%"]
-                    else:
-                        cells += ["-", "-"]
-                mem = memory.get(name, {})
-                mem_cell = " / ".join(f"{mem[m]:.0f}" if m in mem else "-" for m in ("inference", "training"))
-                print(f"| {name} | {precision} | " + " | ".join(cells) + f" | {mem_cell if precision == 'float32' else ''} |")
-        keys = [k for k in next(iter(result["ratios"].values()), {}) if k != "vit_simple_variant"]
-        print("\n| vit-simple / peer | " + " | ".join(keys) + " |")
+                    m = modes.get(mode)
+                    flag = "" if m is None or m["valid"] >= args.rounds else f" ({m['valid']}/{m['total']} valid)"
+                    cells += ["-", "-"] if m is None else [f"{m['images_per_s']:.1f}{flag}",
+                                                           f"{100 * m['fraction_of_peak']:.0f}%"]
+                mem = memory.get(name, {}) if precision == "float32" else {}
+                cells.append(" / ".join(f"{mem[m]:.0f}" if m in mem else "-" for m in ("inference", "training")))
+                print(f"| {name} | {precision} | " + " | ".join(cells) + " |")
+        if "graph_breaks" in result:
+            print("\ntorch.compile: " + ", ".join(
+                f"{name} {result['graph_breaks'][name]} graph breaks, compiled in "
+                + "/".join(f"{s:.0f}" for s in result["compile_s"][name].values()) + " s"
+                for name in result["graph_breaks"]))
+        if not result["ratios"]:
+            continue
+        keys = [k for k in next(iter(result["ratios"].values())) if k != "vit_simple_variant"]
+        print("\n| ratio | " + " | ".join(keys) + " |")
         print("| --- |" + " ---: |" * len(keys))
         for peer, entry in result["ratios"].items():
             print(f"| {entry['vit_simple_variant']} / {peer} | " + " | ".join(
-                "-" if entry[k] is None else f"{entry[k]:.2f}x" for k in keys) + " |")
+                "-" if entry.get(k) is None else f"{entry[k]:.2f}x" for k in keys) + " |")
 
 
 def parse_args(argv=None):
@@ -491,6 +514,8 @@ def parse_args(argv=None):
     parser.add_argument("--warmup", type=int, default=1, help="untimed iterations per model and mode first")
     parser.add_argument("--min_cores", type=float, help="busy cores an iteration needs to count (default 0.925 * "
                         "threads on CPU, 0 on CUDA)")
+    parser.add_argument("--timer", choices=["wall", "cpu"], default="wall", help="cpu: time by process CPU time, "
+                        "for comparing models on a busy machine with --threads 1 (images/s then mean per CPU)")
     parser.add_argument("--optimizer", choices=["fused", "foreach", "forloop"], default="fused")
     parser.add_argument("--torch_compile", action="store_true", help="torch.compile every model (compile time reported)")
     parser.add_argument("--no_memory", action="store_true", help="skip the peak memory subprocesses")
@@ -498,6 +523,8 @@ def parse_args(argv=None):
     parser.add_argument("--json", type=Path, help="write the full report here")
     args = parser.parse_args(argv)
 
+    if args.timer == "cpu" and args.device.startswith("cuda"):
+        parser.error("--timer cpu times the CPU: it cannot time a GPU, use --timer wall with --device cuda.")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda was asked for but torch sees no CUDA device: use --device cpu.")
     if args.threads < 1 or (args.rounds is not None and args.rounds < 1) or args.warmup < 0:
@@ -507,7 +534,7 @@ def parse_args(argv=None):
     args.precisions = args.precisions or (["float32"] if args.quick else ["float32", "bf16"])
     args.rounds = args.rounds or (3 if args.quick else 7)
     if args.min_cores is None:
-        args.min_cores = 0.0 if args.device_type == "cuda" else 0.925 * args.threads
+        args.min_cores = 0.0 if args.device_type == "cuda" or args.timer == "cpu" else 0.925 * args.threads
     return args
 
 

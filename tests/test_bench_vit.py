@@ -72,3 +72,18 @@ def test_cuda_without_a_gpu_is_refused_with_a_clear_message(monkeypatch, capsys)
     with pytest.raises(SystemExit):
         bench_vit.parse_args(["--device", "cuda"])
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_fmnist_config_is_the_architecture_and_batch_train_hf_trains_by_default():
+    import train_hf
+
+    config = train_hf.scratch_config(train_hf.ModelArguments(), [str(i) for i in range(10)], (28, 28))
+    batch_size = next(f.default for f in dataclasses.fields(train_hf.TrainArguments)
+                      if f.name == "per_device_train_batch_size")
+    fmnist = bench_vit.CONFIGS["fmnist"]
+    assert (fmnist.image_size, fmnist.patch_size, fmnist.channels) == (config.image_size, config.patch_size,
+                                                                       config.num_channels)
+    assert (fmnist.dim, fmnist.depth, fmnist.heads, fmnist.dim_head, fmnist.mlp_dim, fmnist.num_classes) == (
+        config.hidden_size, config.num_hidden_layers, config.num_attention_heads, config.head_dim,
+        config.intermediate_size, config.num_labels)
+    assert fmnist.batch_size == batch_size
