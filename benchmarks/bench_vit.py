@@ -258,12 +258,12 @@ def summarize(samples, min_cores):
 
 def interleaved(steps, args):
     """Run {name: step} interleaved (A B C D A B C D ...) after warm-up, until each has `rounds` valid iterations
-    (or 3x `rounds` rounds have passed): {name: summary}."""
+    (or 3x `rounds` rounds have passed; just `rounds` with --quick): {name: summary}."""
     for _ in range(args.warmup):
         for step in steps.values():
             step()
     samples = {name: [] for name in steps}
-    for _ in range(3 * args.rounds):
+    for _ in range(args.rounds if args.quick else 3 * args.rounds):
         for name, step in steps.items():
             samples[name].append(timed(step, args.timer))
         if all(sum(cores >= args.min_cores for _, cores in s) >= args.rounds for s in samples.values()):
@@ -345,8 +345,14 @@ def proc_status(field):
 def measure_memory(arch, models, args):
     """{model: {mode: MiB}}, each in its own process, two at a time. The processes fork from a server that has
     imported the libraries but never run torch, so each starts clean without paying the imports again."""
+    # glibc keeps freed blocks and moves its mmap threshold as a process runs, which makes the RSS peak depend on the
+    # order of allocations (+-20 MiB between runs). A fixed threshold maps each tensor alone and unmaps it when freed:
+    # the peak is then that of the live tensors, the same to 0.5 MiB from run to run. Inherited by the processes only.
+    os.environ["MALLOC_MMAP_THRESHOLD_"] = str(64 * 1024)
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "transformers", "timm", "vit_pytorch.vit", "modeling_vit_simple"])
+    context.set_forkserver_preload(
+        ["torch", "transformers.models.vit.modeling_vit", "timm.models.vision_transformer", "vit_pytorch.vit", "modeling_vit_simple"]
+    )
     jobs = [(name, mode) for name in models for mode in args.modes]
     with context.Pool(2, maxtasksperchild=1) as pool:
         results = pool.starmap(peak_memory, [(name, asdict(arch), mode, vars(args)) for name, mode in jobs])
@@ -403,7 +409,7 @@ def bench_config(config_name, args, peaks):
                 images_per_s = batch_size / summary["median_s"]
                 gflops = images_per_s * per_image / 1e9
                 speed[name][mode] = {
-                    "images_per_s": round(images_per_s, 2),
+                    "images_per_s": float(f"{images_per_s:.4g}"),
                     "gflop_per_s": round(gflops, 1),
                     "fraction_of_peak": round(gflops / peaks[precision], 3),
                     **summary,
@@ -426,9 +432,7 @@ def ratios(result, args):
         entry = out[peer] = {"vit_simple_variant": ours}
         for precision, speed in result["speed"].items():
             for mode in args.modes:
-                entry[f"{mode}_{precision}"] = round(
-                    speed[ours][mode]["images_per_s"] / speed[peer][mode]["images_per_s"], 3
-                )
+                entry[f"{mode}_{precision}"] = round(speed[peer][mode]["median_s"] / speed[ours][mode]["median_s"], 3)
         for mode, mib in result.get("peak_memory_mib", {}).get(peer, {}).items():
             entry[f"memory_{mode}"] = round(result["peak_memory_mib"][ours][mode] / mib, 3) if mib > 0 else None
     return out
@@ -458,6 +462,10 @@ def machine(args):
 # printing
 
 
+def three_digits(x):
+    return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
+
+
 def print_tables(report, args):
     """The report as markdown tables: per config, every model's speed and memory, then vit-simple over each peer."""
     peaks = report["matmul_peak_gflop_per_s"]
@@ -480,7 +488,7 @@ def print_tables(report, args):
                 for mode in ("inference", "training"):
                     m = modes.get(mode)
                     flag = "" if m is None or m["valid"] >= args.rounds else f" ({m['valid']}/{m['total']} valid)"
-                    cells += ["-", "-"] if m is None else [f"{m['images_per_s']:.1f}{flag}",
+                    cells += ["-", "-"] if m is None else [f"{three_digits(m['images_per_s'])}{flag}",
                                                            f"{100 * m['fraction_of_peak']:.0f}%"]
                 mem = memory.get(name, {}) if precision == "float32" else {}
                 cells.append(" / ".join(f"{mem[m]:.0f}" if m in mem else "-" for m in ("inference", "training")))
