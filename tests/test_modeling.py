@@ -215,3 +215,41 @@ def test_no_weight_decay_names_norms_biases_cls_and_positions(tiny):
     decayed = set(params) - no_decay
     assert decayed == {name for name, p in params.items() if p.dim() == 2}  # exactly the weight matrices
     assert "vit.layers.0.attn.to_qkv.weight" in decayed and "classifier.weight" in decayed
+
+
+def test_the_classifier_skips_the_patch_tokens_of_the_last_block_without_changing_logits_or_gradients(tiny):
+    """The head reads only the CLS token, so the last block updates only it (`pooled_only`): same logits, same
+    gradients as running every token through every block; hidden states or attentions asked for turn it off."""
+    model = ViTSimpleForImageClassification(tiny(depth=3)).train()  # dropout is 0: train mode is deterministic
+    x, labels = images(batch=3), torch.tensor([0, 2, 1])
+
+    def full_forward():
+        pooled = model.vit(x).pooler_output  # the base model alone computes every token in every block
+        return torch.nn.functional.cross_entropy(model.classifier(pooled), labels), model.classifier(pooled)
+
+    full_loss, full_logits = full_forward()
+    full_loss.backward()
+    full_grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    out = model(x, labels=labels)
+    out.loss.backward()
+    torch.testing.assert_close(out.logits, full_logits, rtol=0, atol=1e-6)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, full_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+    shortened = model.vit(x, pooled_only=True)
+    assert shortened.last_hidden_state.shape == (3, 1, 32)  # only the CLS token left the last block
+    with_states = model(x, output_hidden_states=True)
+    assert with_states.hidden_states[-1].shape == (3, 17, 32)
+    torch.testing.assert_close(with_states.logits, full_logits, rtol=0, atol=1e-6)
+    mean = ViTSimpleModel(tiny(pool="mean")).eval()
+    assert mean(x, pooled_only=True).last_hidden_state.shape == (3, 16, 32)  # mean pooling needs every token
+
+
+def test_bfloat16_autocast_on_cpu_matches_float32(tiny):
+    model = ViTSimpleForImageClassification(tiny()).eval()
+    reference = model(images()).logits
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(images()).logits
+    assert low.dtype == torch.bfloat16
+    torch.testing.assert_close(low.float(), reference, rtol=0, atol=0.05)
