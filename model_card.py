@@ -29,7 +29,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         for key, name in METRICS.items() if f"{test_split}_{key}" in results[test_split]
     ]
     hub_base_model = base_model if base_model and not Path(base_model).exists() else None
-    data = ModelCardData(
+    metadata = ModelCardData(
         library_name="transformers",
         pipeline_tag="image-classification",
         tags=["vit-simple", "vision", "image-classification", "custom_code"],
@@ -58,21 +58,24 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "epochs": f"{train.get('epoch', training_args.num_train_epochs):g}",
         "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
                       f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
-        "optimizer": f"{training_args.optim}, learning rate {training_args.learning_rate:g}, weight decay "
+        "optimizer": f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
                      f"{training_args.weight_decay:g} (weight matrices only)",
-        "schedule": f"{training_args.lr_scheduler_type} after a warm-up of {training_args.warmup_steps:g} "
+        "schedule": f"{value(training_args.lr_scheduler_type)} after a warm-up of {training_args.warmup_steps:g} "
                     f"({'steps' if training_args.warmup_steps >= 1 else 'of all steps'})",
         "label smoothing": f"{training_args.label_smoothing_factor:g}",
+        "precision": ("bfloat16 autocast, float32 weights" if training_args.bf16 else
+                      "float16 autocast, float32 weights" if training_args.fp16 else "float32"),
         "seed": f"{training_args.seed}",
         "training time": f"{train.get('wall_seconds', 0) / 60:.1f} min wall time, "
                          f"{train.get('train_images_per_second', 0):.0f} training images/s",
     }
     where = repo_id or output_dir
+    data = f"[{dataset_name}](https://huggingface.co/datasets/{dataset_id})" if dataset_id else dataset_name
     body = f"""
 # {model_name}
 
 A [vit-simple](https://github.com/lucidrains/vit-pytorch) image classifier (lucidrains' einops Vision Transformer as
-a transformers model) {origin} on {dataset_id or dataset_name}.
+a transformers model) {origin} on {data}.
 
 ## Results
 
@@ -101,4 +104,9 @@ loads it the same way.
 {command}
 ```
 """
-    ModelCard(f"---\n{data.to_yaml()}\n---\n{body}").save(Path(output_dir) / "README.md")
+    ModelCard(f"---\n{metadata.to_yaml()}\n---\n{body}").save(Path(output_dir) / "README.md")
+
+
+def value(option):
+    """An option's value: TrainingArguments keeps some as enums (OptimizerNames.ADAMW_TORCH -> adamw_torch)."""
+    return getattr(option, "value", option)

@@ -23,3 +23,29 @@ def tiny_config(**overrides):
 def tiny():
     torch.manual_seed(0)
     return tiny_config
+
+
+FASHION_MNIST = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist, installed by setup.sh
+
+
+def write_idx(path, array, compress=True):
+    """An IDX file: two zero bytes, dtype 0x08 (uint8), ndim, big-endian dims, then the data; gzip unless told."""
+    import gzip
+
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with (gzip.open if compress else open)(path, "wb") as f:
+        f.write(header + array.astype("uint8").tobytes())
+
+
+@pytest.fixture(scope="session")
+def fashion_slice(tmp_path_factory):
+    """The first 160 training and 64 test images of the real Fashion-MNIST, as IDX files."""
+    from pathlib import Path
+
+    from data_fashion_mnist import SPLIT_FILES, read_idx
+
+    folder = tmp_path_factory.mktemp("fashion-mnist")
+    for split, count in (("train", 160), ("test", 64)):
+        for name in SPLIT_FILES[split]:
+            write_idx(folder / f"{name}.gz", read_idx(Path(FASHION_MNIST) / f"{name}.gz")[:count])
+    return folder

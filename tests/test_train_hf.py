@@ -30,7 +30,6 @@ import train_hf
 from data_fashion_mnist import CLASS_NAMES, SPLIT_FILES
 
 REPO = Path(__file__).resolve().parent.parent
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 TINY = "dim=32,depth=2,heads=2,dim_head=16,mlp_dim=64"
 COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
 FAST = ["--dataloader_num_workers", "0", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32",
@@ -44,32 +43,6 @@ def run_script(*args, cwd=REPO, timeout=300):
 
 
 # data
-
-
-def write_idx(path, array):
-    """An IDX file (gzip): zero bytes, dtype 0x08 (uint8), ndim, big-endian dims, data."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
-def read_idx_slice(name, count):
-    with gzip.open(FASHION_MNIST / f"{name}.gz", "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-    return array[:count]
-
-
-@pytest.fixture(scope="module")
-def fashion_slice(tmp_path_factory):
-    """The first 160 training and 64 test images of the real Fashion-MNIST, as IDX files."""
-    folder = tmp_path_factory.mktemp("fashion-mnist")
-    for split, count in (("train", 160), ("test", 64)):
-        for name in SPLIT_FILES[split]:
-            write_idx(folder / f"{name}.gz", read_idx_slice(name, count))
-    return folder
 
 
 def save_image(path, color, size, mode, seed):
