@@ -164,7 +164,7 @@ class TrainArguments(TrainingArguments):
 
     output_dir: str | None = field(default="outputs/vit-simple", metadata={
         "help": "Where the model, its model card, results and checkpoints are written."})
-    num_train_epochs: float = field(default=10.0, metadata={"help": "Total number of training epochs."})
+    num_train_epochs: float = field(default=11.0, metadata={"help": "Total number of training epochs."})
     per_device_train_batch_size: int = field(default=128, metadata={"help": "Training batch size per device."})
     per_device_eval_batch_size: int = field(default=256, metadata={"help": "Evaluation batch size per device."})
     learning_rate: float = field(default=1e-3, metadata={
