@@ -188,3 +188,13 @@ def test_flip_augmentation_only_mirrors_some_images():
     assert 0 < sum(mirrored) < 16
     unflipped, _ = transform_for(config, train=True, augmentation="flip", horizontal_flip=False)
     assert np.allclose(unflipped({"image": [encoded(image)], "label": [0]})["pixel_values"][0], reference, atol=1e-5)
+
+
+def test_a_model_from_scratch_starts_from_vit_pytorchs_initialisation():
+    model, _ = train_hf.build_model(train_hf.ModelArguments(config_overrides="depth=1"), ["a", "b"], (28, 28))
+    embeddings = model.vit.embeddings
+    assert 0.8 < embeddings.position_embeddings.std().item() < 1.2  # unit normal, not transformers' 0.02
+    assert embeddings.cls_token.abs().max().item() > 0.1
+    fc1 = model.vit.layers[0].ff.fc1.weight
+    bound = fc1.shape[1] ** -0.5  # torch's default Linear init: uniform within 1/sqrt(fan_in)
+    assert fc1.abs().max().item() <= bound and fc1.std().item() > 0.5 * bound / 3**0.5
