@@ -133,15 +133,15 @@ class Attention(nn.Module):
 
     def forward(self, x, output_attentions=False, cls_only=False):
         x = self.norm(x)
-        q, k, v = rearrange(self.to_qkv(x), "b n (qkv h d) -> qkv b h n d", qkv=3, h=self.heads)
+        # split q, k, v where they lie side by side in each token's row: the backward then stacks their gradients
+        # straight into to_qkv's output layout (splitting the qkv axis first costs a strided copy of it per block)
+        qkv = rearrange(self.to_qkv(x), "b n (qkv h d) -> b n qkv h d", qkv=3, h=self.heads)
+        q, k, v = (rearrange(t, "b n h d -> b h n d") for t in qkv.unbind(dim=2))
         if cls_only:  # only the CLS token asks; every token still answers
             q = q[:, :, :1]
         dropout = self.attention_dropout if self.training else 0.0
 
-        # in bfloat16 torch's fused CPU attention is slower than the explicit softmax (torch 2.14, 50-577 tokens:
-        # 1.2-1.5x forward, 2-4.5x forward and backward), so bfloat16 on CPU takes the explicit path
-        bf16_on_cpu = q.device.type == "cpu" and q.dtype == torch.bfloat16
-        if output_attentions or self.config._attn_implementation == "eager" or bf16_on_cpu:
+        if output_attentions or self.config._attn_implementation == "eager" or self.explicit_is_faster(k):
             dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
             attn = dots.softmax(dim=-1)
             out = torch.matmul(F.dropout(attn, p=dropout, training=self.training), v)
@@ -151,6 +151,16 @@ class Attention(nn.Module):
 
         out = rearrange(out, "b h n d -> b n (h d)")
         return self.dropout(self.to_out(out)), attn
+
+    @staticmethod
+    def explicit_is_faster(k):
+        """Where torch's fused CPU attention (sdpa) loses to the explicit softmax (torch 2.14, measured with
+        benchmarks/profile_vit.py and bench_vit.py): in bfloat16 (50-577 tokens: 1.2-1.5x slower forward, 2-4.5x
+        forward and backward), and when training on short sequences (up to 64 tokens), where its backward, which also
+        zero-fills its gradients, costs more than the two matmuls it replaces. Inference in float32 keeps sdpa."""
+        if k.device.type != "cpu":
+            return False
+        return k.dtype == torch.bfloat16 or (torch.is_grad_enabled() and k.requires_grad and k.shape[-2] <= 64)
 
 
 class FeedForward(nn.Module):

@@ -253,3 +253,52 @@ def test_bfloat16_autocast_on_cpu_matches_float32(tiny):
         low = model(images()).logits
     assert low.dtype == torch.bfloat16
     torch.testing.assert_close(low.float(), reference, rtol=0, atol=0.05)
+
+
+def count_sdpa_calls(monkeypatch):
+    import modeling_vit_simple
+
+    calls = []
+    fused = modeling_vit_simple.F.scaled_dot_product_attention
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(modeling_vit_simple.F, "scaled_dot_product_attention", counting)
+    return calls
+
+
+def test_cpu_attention_takes_the_faster_path_for_precision_mode_and_length(monkeypatch, tiny):
+    calls = count_sdpa_calls(monkeypatch)
+    short = ViTSimpleForImageClassification(tiny())  # 17 tokens
+    long = ViTSimpleForImageClassification(tiny(image_size=72))  # 82 tokens
+
+    def uses_sdpa(model, x, grad=True, bf16=False):
+        calls.clear()
+        with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            model(x)
+        return len(calls) > 0
+
+    assert uses_sdpa(short, images(), grad=False)  # inference: the fused kernel
+    assert not uses_sdpa(short, images())  # training a short sequence: the explicit softmax
+    assert uses_sdpa(long, images(height=72, width=72))  # training a long one: the fused kernel
+    assert not uses_sdpa(long, images(height=72, width=72), grad=False, bf16=True)  # bfloat16: explicit
+
+
+def test_explicit_and_fused_attention_give_the_same_gradients(monkeypatch, tiny):
+    model = ViTSimpleForImageClassification(tiny())
+    labels = torch.tensor([0, 2])
+
+    def gradients():
+        model.zero_grad()
+        model(images(), labels=labels).loss.backward()
+        return {name: p.grad.clone() for name, p in model.named_parameters()}
+
+    explicit = gradients()
+    calls = count_sdpa_calls(monkeypatch)
+    monkeypatch.setattr("modeling_vit_simple.Attention.explicit_is_faster", staticmethod(lambda k: False))
+    fused = gradients()
+    assert calls, "the fused path was not taken"
+    for name in explicit:
+        torch.testing.assert_close(fused[name], explicit[name], rtol=1e-4, atol=1e-6, msg=name)
