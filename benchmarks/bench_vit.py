@@ -10,6 +10,8 @@ What it measures, per config (`CONFIGS`), precision and mode (inference; trainin
 AdamW step): images/s as the median over interleaved rounds (A B C D A B C D ...), after warm-up; the peak memory of
 each model and mode in a fresh subprocess; analytic FLOPs per image (checked against `torch.utils.flop_counter` on
 vit-pytorch's eager attention) and the achieved GFLOP/s as a fraction of a float32 matmul peak measured in the same run.
+vit-simple over each peer is given as a ratio of medians and, less sensitive to the machine's speed drifting during
+the run, as the median of the per-round ratios (`paired_ratios`).
 
 vit-simple is built twice so that each peer meets its own architecture: "vit-simple" is the seed (vit-pytorch's
 LayerNorm-Linear-LayerNorm patch embedding, no qkv bias) and is compared with vit-pytorch; "vit-simple-g" is the
@@ -431,7 +433,32 @@ def bench_config(config_name, args, peaks):
     if not args.no_memory:
         result["peak_memory_mib"] = measure_memory(arch, args.models, args)
     result["ratios"] = ratios(result, args)
+    result["paired_ratios"] = paired_ratios(result, args)
     return result
+
+
+def paired_ratio(peer_samples, ours_samples, min_cores):
+    """Median over the rounds where both iterations had the cores of peer seconds / ours seconds (None if no round
+    did). The two ran back to back in each round, so a drift of the machine's speed over the minutes of a run, which
+    moves both medians, largely cancels in each round's ratio."""
+    ratios = [peer / ours for (peer, peer_cores), (ours, ours_cores) in zip(peer_samples, ours_samples)
+              if peer_cores >= min_cores and ours_cores >= min_cores]
+    return round(statistics.median(ratios), 3) if ratios else None
+
+
+def paired_ratios(result, args):
+    """vit-simple over each peer as the median of per-round ratios (`paired_ratio`), beside `ratios`."""
+    out = {}
+    for peer in PEERS:
+        ours = MODELS[peer][1]
+        if peer not in args.models or ours not in args.models:
+            continue
+        out[peer] = {"vit_simple_variant": ours}
+        for precision, speed in result["speed"].items():
+            for mode in args.modes:
+                out[peer][f"{mode}_{precision}"] = paired_ratio(
+                    speed[peer][mode]["samples"], speed[ours][mode]["samples"], args.min_cores)
+    return out
 
 
 def ratios(result, args):
@@ -513,14 +540,17 @@ def print_tables(report, args):
                 f"{name} {result['graph_breaks'][name]} graph breaks, compiled in "
                 + "/".join(f"{s:.0f}" for s in result["compile_s"][name].values()) + " s"
                 for name in result["graph_breaks"]))
-        if not result["ratios"]:
-            continue
-        keys = [k for k in next(iter(result["ratios"].values())) if k != "vit_simple_variant"]
-        print("\n| ratio | " + " | ".join(keys) + " |")
-        print("| --- |" + " ---: |" * len(keys))
-        for peer, entry in result["ratios"].items():
-            print(f"| {entry['vit_simple_variant']} / {peer} | " + " | ".join(
-                "-" if entry.get(k) is None else f"{entry[k]:.2f}x" for k in keys) + " |")
+        for title, table in (("ratio", result["ratios"]), ("paired", result.get("paired_ratios", {}))):
+            if not table:
+                continue
+            if title == "paired":
+                print("\nThe same speed ratios as medians of per-round ratios (each round runs the models back to back):")
+            keys = [k for k in next(iter(table.values())) if k != "vit_simple_variant"]
+            print(f"\n| {title} | " + " | ".join(keys) + " |")
+            print("| --- |" + " ---: |" * len(keys))
+            for peer, entry in table.items():
+                print(f"| {entry['vit_simple_variant']} / {peer} | " + " | ".join(
+                    "-" if entry.get(k) is None else f"{entry[k]:.2f}x" for k in keys) + " |")
 
 
 def parse_args(argv=None):

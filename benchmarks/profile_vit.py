@@ -6,9 +6,11 @@
 
 Each model is built exactly as `bench_vit.py` builds it (same config, batch, optimizer, autocast), warmed up, then
 profiled for `--steps` steps. The table gives each model's self CPU time per step in each kind of op: matmuls (the
-work, counted by `bench_vit.py`'s FLOPs), attention (the fused kernel or the explicit softmax), copies (layout
+work `bench_vit.py` counts in FLOPs, the explicit attention's two batched ones included), attention (the fused
+kernel, or the explicit softmax), copies (layout
 changes: copy_, cat, clone), fills (zeroing), elementwise (GELU, adds, scaling), norms, the optimizer and the rest,
-then the `--top` ops of each. `--trace DIR` also writes a Chrome trace per model (open it in chrome://tracing or
+then the `--top` ops of each. The models take turns step by step, in the timing and in the profile, so that the
+machine's drifts hit them alike. `--trace DIR` also writes the Chrome trace (open it in chrome://tracing or
 Perfetto). The profiler's own overhead inflates small ops: read the table for where time goes, `bench_vit.py` for
 how fast.
 """
@@ -19,7 +21,7 @@ import time
 from pathlib import Path
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, record_function
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_vit  # noqa: E402
@@ -62,37 +64,61 @@ def parse_args(argv=None):
     return args
 
 
-def profile_model(name, args):
-    """{"step_ms": unprofiled ms per step, "kinds": {kind: ms/step}, "ops": [(op, ms/step, calls/step)]}."""
+def profile_models(args):
+    """{model: {"step_ms": unprofiled ms per step, "kinds": {kind: ms/step}, "ops": [(op, ms/step, calls/step)]}}.
+    The models take turns (A B A B ...) in the timed and in the profiled steps, each step under a
+    `record_function` label that the ops are attributed to, so that a drift of the machine's speed hits them alike."""
     bench_args = bench_vit.parse_args(["--configs", args.config, "--threads", str(args.threads)]
                                       + (["--batch_size", str(args.batch_size)] if args.batch_size else []))
-    runner = bench_vit.Runner(name, bench_vit.CONFIGS[args.config], bench_args, args.precision)
-    for _ in range(2):
-        runner.step(args.mode)
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        runner.step(args.mode)
-    step_ms = 1000 * (time.perf_counter() - started) / args.steps
+    runners = {name: bench_vit.Runner(name, bench_vit.CONFIGS[args.config], bench_args, args.precision)
+               for name in args.models}
+    seconds = dict.fromkeys(runners, 0.0)
+    for step in range(2 + args.steps):  # two warm-up rounds, then timed ones
+        for name, runner in runners.items():
+            started = time.perf_counter()
+            runner.step(args.mode)
+            seconds[name] += (time.perf_counter() - started) if step >= 2 else 0.0
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
-            runner.step(args.mode)
+            for name, runner in runners.items():
+                with record_function(LABEL + name):
+                    runner.step(args.mode)
     if args.trace:
         args.trace.mkdir(parents=True, exist_ok=True)
-        prof.export_chrome_trace(str(args.trace / f"{name}-{args.config}-{args.mode}-{args.precision}.json"))
-    kinds = dict.fromkeys([*KINDS, "other"], 0.0)
-    ops = []
-    for event in prof.key_averages():
+        prof.export_chrome_trace(str(args.trace / f"{args.config}-{args.mode}-{args.precision}.json"))
+
+    results = {name: {"step_ms": 1000 * seconds[name] / args.steps, "kinds": dict.fromkeys([*KINDS, "other"], 0.0),
+                      "ops": {}} for name in runners}
+    for event in prof.events():
+        name = model_of(event)
+        if name is None or event.name.startswith(LABEL):
+            continue
         ms = event.self_cpu_time_total / 1000 / args.steps
-        kinds[KIND_OF.get(event.key, "other")] += ms
-        ops.append((event.key, ms, event.count / args.steps))
-    ops.sort(key=lambda op: -op[1])
-    return {"step_ms": step_ms, "kinds": kinds, "ops": ops}
+        results[name]["kinds"][KIND_OF.get(event.name, "other")] += ms
+        op = results[name]["ops"].setdefault(event.name, [0.0, 0])
+        op[0] += ms
+        op[1] += 1
+    for r in results.values():
+        r["ops"] = sorted(((op, ms, calls / args.steps) for op, (ms, calls) in r["ops"].items()), key=lambda o: -o[1])
+    return results
+
+
+LABEL = "profile_vit:"
+
+
+def model_of(event):
+    """The model whose labelled step an event ran in (None outside every step)."""
+    while event is not None:
+        if event.name.startswith(LABEL):
+            return event.name[len(LABEL):]
+        event = event.cpu_parent
+    return None
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = {name: profile_model(name, args) for name in args.models}
+    results = profile_models(args)
 
     arch = bench_vit.CONFIGS[args.config]
     print(f"\n{args.config}, {args.mode}, {args.precision}, batch {args.batch_size or arch.batch_size}, "

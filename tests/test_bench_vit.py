@@ -57,6 +57,20 @@ def test_quick_run_writes_speed_memory_flops_and_ratios_for_every_model(quick_re
         assert set(ratios) == {"vit_simple_variant", "inference_float32", "training_float32",
                                "memory_inference", "memory_training"}
         assert ratios["inference_float32"] > 0 and ratios["training_float32"] > 0
+        paired = tiny["paired_ratios"][peer]
+        assert set(paired) == {"vit_simple_variant", "inference_float32", "training_float32"}
+    stdout, _ = quick_report
+    assert "| paired | inference_float32 | training_float32 |" in stdout
+
+
+def test_paired_ratio_is_the_median_of_round_by_round_ratios_over_rounds_that_had_the_cores():
+    speed = (1.0, 2.0, 1.0, 3.0, 2.0)  # the machine's speed drifts from round to round: the medians move with it
+    ours = [(s, 2.0) for s in speed]
+    peer = [(r * s, 2.0) for r, s in zip((1.2, 1.1, 1.3, 1.2, 1.25), speed)]
+    assert bench_vit.paired_ratio(peer, ours, min_cores=1.85) == 1.2
+    peer[0], ours[3] = (peer[0][0], 1.0), (ours[3][0], 1.2)  # two rounds lose a core: they do not count
+    assert bench_vit.paired_ratio(peer, ours, min_cores=1.85) == 1.25
+    assert bench_vit.paired_ratio(peer, [(1.0, 1.0)] * 5, min_cores=1.85) is None
 
 
 @pytest.mark.parametrize("overrides", [{}, {"heads": 4, "dim_head": 16}, {"patch_size": 4, "channels": 1}])
