@@ -152,15 +152,16 @@ class Attention(nn.Module):
         out = rearrange(out, "b h n d -> b n (h d)")
         return self.dropout(self.to_out(out)), attn
 
-    @staticmethod
-    def explicit_is_faster(k):
+    def explicit_is_faster(self, k):
         """Where torch's fused CPU attention (sdpa) loses to the explicit softmax (torch 2.14, measured with
         benchmarks/profile_vit.py and bench_vit.py): in bfloat16 (50-577 tokens: 1.2-1.5x slower forward, 2-4.5x
-        forward and backward), and when training on short sequences (up to 64 tokens), where its backward, which also
-        zero-fills its gradients, costs more than the two matmuls it replaces. Inference in float32 keeps sdpa."""
+        forward and backward), and in training mode on short sequences (up to 64 tokens), where its backward, which
+        also zero-fills its gradients, costs more than the two matmuls it replaces. In eval mode float32 keeps sdpa.
+        The choice follows the module's mode, not autograd's, so that activation checkpointing recomputes a block
+        with the kernel its forward used."""
         if k.device.type != "cpu":
             return False
-        return k.dtype == torch.bfloat16 or (torch.is_grad_enabled() and k.requires_grad and k.shape[-2] <= 64)
+        return k.dtype == torch.bfloat16 or (self.training and k.shape[-2] <= 64)
 
 
 class FeedForward(nn.Module):

@@ -7,9 +7,8 @@
 Each model is built exactly as `bench_vit.py` builds it (same config, batch, optimizer, autocast), warmed up, then
 profiled for `--steps` steps. The table gives each model's self CPU time per step in each kind of op: matmuls (the
 work `bench_vit.py` counts in FLOPs, the explicit attention's two batched ones included), attention (the fused
-kernel, or the explicit softmax), copies (layout
-changes: copy_, cat, clone), fills (zeroing), elementwise (GELU, adds, scaling), norms, the optimizer and the rest,
-then the `--top` ops of each. The models take turns step by step, in the timing and in the profile, so that the
+kernel, or the explicit softmax), copies (layout changes: copy_, cat, clone), fills (zeroing), elementwise (GELU,
+adds, scaling), norms, the optimizer and the rest, then the `--top` ops of each. The models take turns step by step, in the timing and in the profile, so that the
 machine's drifts hit them alike. `--trace DIR` also writes the Chrome trace (open it in chrome://tracing or
 Perfetto). The profiler's own overhead inflates small ops: read the table for where time goes, `bench_vit.py` for
 how fast.
@@ -57,7 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=3, help="profiled steps per model, after 2 of warm-up")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--top", type=int, default=10, help="also list each model's N costliest ops")
-    parser.add_argument("--trace", type=Path, help="write a Chrome trace per model into this folder")
+    parser.add_argument("--trace", type=Path, help="write the Chrome trace (every model) into this folder")
     args = parser.parse_args(argv)
     if args.steps < 1 or args.threads < 1:
         parser.error("--steps and --threads must be at least 1.")

@@ -276,6 +276,7 @@ def test_cpu_attention_takes_the_faster_path_for_precision_mode_and_length(monke
 
     def uses_sdpa(model, x, grad=True, bf16=False):
         calls.clear()
+        model.train(grad)  # inference: eval mode, without gradients
         with torch.set_grad_enabled(grad), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             model(x)
         return len(calls) > 0
@@ -297,7 +298,7 @@ def test_explicit_and_fused_attention_give_the_same_gradients(monkeypatch, tiny)
 
     explicit = gradients()
     calls = count_sdpa_calls(monkeypatch)
-    monkeypatch.setattr("modeling_vit_simple.Attention.explicit_is_faster", staticmethod(lambda k: False))
+    monkeypatch.setattr("modeling_vit_simple.Attention.explicit_is_faster", lambda self, k: False)
     fused = gradients()
     assert calls, "the fused path was not taken"
     for name in explicit:
