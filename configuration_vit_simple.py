@@ -8,6 +8,9 @@ def pair(value):
     return tuple(value) if isinstance(value, (list, tuple)) else (value, value)
 
 
+INITIALIZATIONS = ("vit_pytorch", "transformers")
+
+
 class ViTSimpleConfig(PretrainedConfig):
     r"""
     Configuration of a [`ViTSimpleModel`] or [`ViTSimpleForImageClassification`]. The defaults build ViT-Base/16 at
@@ -52,8 +55,15 @@ class ViTSimpleConfig(PretrainedConfig):
         layer_norm_eps (`float`, defaults to 1e-5):
             Epsilon of every LayerNorm (1e-5 is torch's default, used by vit-pytorch; google's ViT uses 1e-12 and
             timm's 1e-6).
+        initialization (`str`, defaults to `"vit_pytorch"`):
+            How new parameters start (a model built from this config, or what a checkpoint lacks, such as a new
+            head). `"vit_pytorch"`: as vit-pytorch (and so plain PyTorch) builds them: each Linear with torch's
+            default (uniform within 1/sqrt(fan_in)), unit-normal CLS token and position embeddings; it trains faster
+            from scratch (Fashion-MNIST, dim 96, 2 epochs). `"transformers"`: as transformers' ViT: truncated
+            normal weights, CLS token and position embeddings of std `initializer_range`, zero biases. LayerNorms
+            start at 1 and 0 either way.
         initializer_range (`float`, defaults to 0.02):
-            Standard deviation of the truncated normal initialisation of weights, CLS token and position embeddings.
+            Standard deviation of the truncated normal initialisation with `initialization="transformers"`.
         num_labels, id2label, label2id:
             The classes of the classification head, as in every transformers config.
     """
@@ -89,6 +99,7 @@ class ViTSimpleConfig(PretrainedConfig):
         qkv_bias=False,
         patch_norm=True,
         layer_norm_eps=1e-5,
+        initialization="vit_pytorch",
         initializer_range=0.02,
         **kwargs,
     ):
@@ -107,6 +118,7 @@ class ViTSimpleConfig(PretrainedConfig):
         self.qkv_bias = qkv_bias
         self.patch_norm = patch_norm
         self.layer_norm_eps = layer_norm_eps
+        self.initialization = initialization
         self.initializer_range = initializer_range
         # all three Auto classes, so a saved folder loads with remote code through any of them
         kwargs.setdefault("auto_map", {
@@ -166,6 +178,9 @@ class ViTSimpleConfig(PretrainedConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+        if self.initialization not in INITIALIZATIONS:
+            raise ValueError(f"initialization must be one of {', '.join(map(repr, INITIALIZATIONS))}, got "
+                             f"{self.initialization!r}.")
         if self.layer_norm_eps <= 0 or self.initializer_range <= 0:
             raise ValueError(f"layer_norm_eps and initializer_range must be positive, got "
                              f"{self.layer_norm_eps!r} and {self.initializer_range!r}.")

@@ -5,6 +5,7 @@ The blocks read as in vit-pytorch; the edges behave as in transformers' ViT (Mod
 """
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -208,20 +209,33 @@ class ViTSimplePreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module):
-        """As transformers' ViT: truncated normal weights, zero biases, LayerNorm 1/0, truncated normal CLS and
-        position embeddings. Runs on parameters the checkpoint did not provide (also after meta-device loading)."""
+        """New parameters start as `config.initialization` says: "vit_pytorch" (torch's default Linear init,
+        unit-normal CLS token and position embeddings, as vit-pytorch's model starts) or "transformers" (as
+        transformers' ViT: truncated normal of std `initializer_range`, zero biases). LayerNorms start at 1 and 0.
+        Runs on the parameters a checkpoint did not provide (also after meta-device loading)."""
+        like_transformers = self.config.initialization == "transformers"
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
-            init.trunc_normal_(module.weight, mean=0.0, std=std)
-            if module.bias is not None:
-                init.zeros_(module.bias)
+            if like_transformers:
+                init.trunc_normal_(module.weight, mean=0.0, std=std)
+                if module.bias is not None:
+                    init.zeros_(module.bias)
+            else:  # nn.Linear.reset_parameters, through transformers' init (which skips loaded weights)
+                init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+                if module.bias is not None:
+                    bound = module.in_features**-0.5
+                    init.uniform_(module.bias, -bound, bound)
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
         elif isinstance(module, Embeddings):
-            init.trunc_normal_(module.position_embeddings, mean=0.0, std=std)
-            if module.cls_token is not None:
-                init.trunc_normal_(module.cls_token, mean=0.0, std=std)
+            for parameter in (module.position_embeddings, module.cls_token):
+                if parameter is None:
+                    continue
+                if like_transformers:
+                    init.trunc_normal_(parameter, mean=0.0, std=std)
+                else:
+                    init.normal_(parameter)
 
     def no_weight_decay(self):
         """Names of the parameters that take no weight decay: norms, biases, CLS token and position embeddings

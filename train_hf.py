@@ -12,9 +12,7 @@ model options below plus every `TrainingArguments` option; `--help` lists them a
 """
 
 import ast
-import io
 import logging
-import math
 import os
 import re
 import shlex
@@ -26,34 +24,36 @@ from pathlib import Path
 from typing import Literal
 
 import datasets
-import evaluate
-import numpy as np
-import PIL.Image
 import torch
 import transformers
-from datasets import ClassLabel, Image, IterableDatasetDict, load_dataset
 from transformers import (
     AutoConfig,
     AutoImageProcessor,
     AutoModelForImageClassification,
     HfArgumentParser,
-    Trainer,
-    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
-from transformers.image_transforms import convert_to_rgb
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
 from transformers.utils import is_torch_bf16_gpu_available
 
-import data_fashion_mnist
 import vit_simple  # registers vit-simple with the Auto classes, so saved folders load without remote code
 from configuration_vit_simple import ViTSimpleConfig, pair
+from data_images import (
+    SMALL_IMAGE,
+    ImageTransform,
+    InputError,
+    collate,
+    describe_data,
+    first_image_size,
+    load_data,
+    resolve_augmentation,
+    with_transform,
+)
 from model_card import write_model_card
+from vit_trainer import TrainingThroughput, ViTSimpleTrainer, metrics_function, tta_views
 
 logger = logging.getLogger(__name__)
-
-METRICS_DIR = Path(__file__).resolve().parent / "metrics"  # evaluate modules shipped with the repo, loaded by path
 
 # Named sizes: width, blocks, heads, MLP width (heads are 64 wide). tiny/small/base are DeiT's and ViT's (large and
 # huge ViT's); "mini" is the Fashion-MNIST default, DeiT-tiny cut to 2 heads, 6 blocks and a 2x MLP so that it
@@ -66,15 +66,7 @@ MODEL_SIZES = {
     "large": dict(dim=1024, depth=24, heads=16, mlp_dim=4096),
     "huge": dict(dim=1280, depth=32, heads=16, mlp_dim=5120),
 }
-SMALL_IMAGE = 64  # images up to this size train at their own size with padded random crops; larger ones at 224
 MIN_GRID = 7  # patches along each side of a small image, at least
-STREAM_SHUFFLE_BUFFER = 10_000  # examples a stream is shuffled through (a stream arrives in storage order)
-IMAGEFOLDER_LAYOUT = "put the images of each class in a sub-folder named after it, e.g. train/cat/1.jpg, train/dog/2.jpg"
-VALIDATION_ALIASES = ("val", "valid", "dev")
-
-
-class InputError(ValueError):
-    """A problem with the user's data or options: reported as one message, without a traceback."""
 
 
 # options
@@ -104,17 +96,21 @@ class DataArguments:
         "a validation split, the first --max_eval_samples (default 1000) training examples are held out.")})
     augmentation: Literal["auto", "none", "flip", "pad_crop", "resized_crop"] = field(default="auto", metadata={
         "help": (
-            "Training augmentation. flip: a random horizontal flip (see --horizontal_flip); pad_crop: pad by 1/8 of "
-            "the size, crop at random and flip (small images); resized_crop: random resized crop and flip (large "
-            "images); none: the images as they are. auto: when fine-tuning a checkpoint (which otherwise overfits a "
-            f"small data set), pad_crop up to {SMALL_IMAGE} pixels and resized_crop above; from scratch flip only, "
-            "because a CPU-length run from scratch underfits under crops (Fashion-MNIST, dim 96: 84%% validation "
-            "accuracy after one epoch without augmentation, 76%% with pad_crop and flips) yet overfits without any "
-            "(7x7-pixel patches: validation loss rising from epoch 8 of 12). Long runs from scratch gain from "
-            "pad_crop or resized_crop.")})
-    horizontal_flip: bool = field(default=True, metadata={
-        "help": "With an augmentation, also flip training images left-right at random (turn off for digits, text "
-                "and other classes that are not mirror-symmetric)."})
+            "Training augmentation. pad_crop: zero-pad by --crop_padding pixels and crop at random (a random shift); "
+            "resized_crop: random resized crop (large images); flip: flips alone; none: the images as they are. "
+            "auto: from scratch, pad_crop by 1/28 of the side (±1 pixel on 28x28 images), which a short run from "
+            "scratch learns through (Fashion-MNIST with Muon: +0.3 points validation accuracy, where ±2 pixels or "
+            "larger crops cost accuracy in 11 epochs); fine-tuning a checkpoint, pad_crop by 1/8 of the side up to "
+            f"{SMALL_IMAGE} pixels and resized_crop above. Flips with every choice but none, as --horizontal_flip "
+            "says.")})
+    crop_padding: int | None = field(default=None, metadata={
+        "help": "pad_crop's padding in pixels, the largest shift. Default: 1/28 of the image side from scratch, 1/8 "
+                "when fine-tuning."})
+    horizontal_flip: bool | None = field(default=None, metadata={"help": (
+        "Also flip training images left-right at random. Default: on for the built-in Fashion-MNIST (clothes are "
+        "mirror-symmetric), off for other data, where a mirror can change the class (digits, letters, arrows: on "
+        "a folder of handwritten digits, flips cost 6 points of validation accuracy); --horizontal_flip true asks "
+        "for them.")})
 
     def __post_init__(self):
         if not 0 < self.train_val_split < 1:
@@ -122,6 +118,8 @@ class DataArguments:
         if self.augmentation not in ("auto", "none", "flip", "pad_crop", "resized_crop"):
             raise InputError("--augmentation must be auto, none, flip, pad_crop or resized_crop, got "
                              f"{self.augmentation!r}.")
+        if self.crop_padding is not None and self.crop_padding < 1:
+            raise InputError(f"--crop_padding must be a whole number of pixels, at least 1, got {self.crop_padding}.")
 
 
 @dataclass
@@ -169,6 +167,22 @@ class TrainArguments(TrainingArguments):
     per_device_eval_batch_size: int = field(default=256, metadata={"help": "Evaluation batch size per device."})
     learning_rate: float = field(default=1e-3, metadata={
         "help": "Peak learning rate of AdamW (1e-3 suits training from scratch; fine-tuning wants less, e.g. 1e-4)."})
+    muon: bool | None = field(default=None, metadata={"help": (
+        "Train the blocks' weight matrices with torch.optim.Muon (at --muon_learning_rate) and the rest (patch "
+        "embedding, head, norms, biases, CLS token, positions) with AdamW. Default: Muon from scratch, AdamW alone "
+        "when fine-tuning a checkpoint.")})
+    ema_decay: float = field(default=0.0, metadata={"help": (
+        "Keep an exponential moving average of the weights with this decay (e.g. 0.999; 0: none), evaluate it "
+        "during training and save it as the final model.")})
+    do_predict: bool = field(default=True, metadata={"help": (
+        "Evaluate the test split (where the data has one) once, at the end. --do_predict false keeps the test "
+        "split unseen, for runs that compare recipes on the validation split.")})
+    test_time_augmentation: bool = field(default=True, metadata={"help": (
+        "After training, also report the validation and test accuracy averaged over 1-pixel shifts (and flips, "
+        "where training flipped) of each image (eval_tta_accuracy, test_tta_accuracy), beside the saved model's "
+        "own accuracy.")})
+    muon_learning_rate: float = field(default=2e-3, metadata={
+        "help": "Peak learning rate of Muon (its updates scaled to AdamW's size: adjust_lr_fn='match_rms_adamw')."})
     weight_decay: float = field(default=0.05, metadata={
         "help": "AdamW weight decay, on weight matrices only (the model's no_weight_decay() list takes none)."})
     lr_scheduler_type: SchedulerType | str = field(default="cosine", metadata={
@@ -201,141 +215,25 @@ class TrainArguments(TrainingArguments):
         super().__post_init__()
 
 
+def tta_accuracy(trainer, dataset, data_args):
+    """Accuracy with test-time augmentation: the probabilities averaged over the image, its 1-pixel shifts and,
+    where training flipped images, its mirror image."""
+    processor = trainer.processing_class
+    black = [-mean / std for mean, std in zip(processor.image_mean, processor.image_std)]
+    probs, labels = trainer.predict_views(dataset, tta_views(flip=data_args.horizontal_flip), black)
+    return (probs.argmax(-1) == labels).float().mean().item()
+
+
+def uses_muon(training_args, from_scratch):
+    return from_scratch if training_args.muon is None else training_args.muon
+
+
 def parse_arguments(args=None):
     args = sys.argv[1:] if args is None else list(args)
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments), description=__doc__.split("\n")[0])
     if len(args) == 1 and args[0].endswith(".json"):
         return parser.parse_json_file(json_file=os.path.abspath(args[0]))
     return parser.parse_args_into_dataclasses(args)
-
-
-# data
-
-
-def load_data(data_args, cache_dir, seed):
-    """The data as a `DatasetDict` (an `IterableDatasetDict` with --streaming): train, validation and, where the
-    data has one, test."""
-    dataset = load_splits(data_args, cache_dir)
-    for alias in VALIDATION_ALIASES:
-        if alias in dataset and "validation" not in dataset:
-            dataset["validation"] = dataset.pop(alias)
-    if "train" not in dataset:
-        raise InputError(f"The data has no train split (splits: {', '.join(dataset) or 'none'}).")
-    label_names = check_columns(dataset, data_args)
-
-    if "validation" not in dataset:
-        dataset["train"], dataset["validation"] = hold_out_validation(dataset["train"], data_args, seed)
-    if data_args.streaming:  # imagefolder streams class after class: shuffle through a buffer, anew each epoch
-        dataset["train"] = dataset["train"].shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
-    if data_args.max_train_samples is not None:
-        train = dataset["train"] if data_args.streaming else dataset["train"].shuffle(seed=seed)
-        dataset["train"] = take(train, data_args.max_train_samples)
-    if data_args.max_eval_samples is not None:
-        for split in ("validation", "test"):
-            if split in dataset:
-                dataset[split] = take(dataset[split], data_args.max_eval_samples)
-    for split in ("train", "validation", "test"):
-        if split in dataset and not data_args.streaming and len(dataset[split]) == 0:
-            raise InputError(f"The {split} split is empty: add images to it (or check --max_train_samples and "
-                             "--max_eval_samples), or leave it out.")
-    return dataset, label_names
-
-
-def load_splits(data_args, cache_dir):
-    if data_args.train_dir is not None:
-        folders = {"train": data_args.train_dir, "validation": data_args.validation_dir, "test": data_args.test_dir}
-        folders = {split: folder for split, folder in folders.items() if folder is not None}
-        for split, folder in folders.items():
-            if not Path(folder).is_dir() or not any(path.is_file() for path in Path(folder).rglob("*")):
-                raise InputError(f"No images found in --{split}_dir {folder}: {IMAGEFOLDER_LAYOUT}.")
-        data_files = {split: str(Path(folder) / "**") for split, folder in folders.items()}
-        try:
-            return load_dataset("imagefolder", data_files=data_files, cache_dir=cache_dir, streaming=data_args.streaming)
-        except (FileNotFoundError, datasets.exceptions.DataFilesNotFoundError) as error:
-            raise InputError(f"No images found in {', '.join(folders.values())} ({error}): {IMAGEFOLDER_LAYOUT}.") \
-                from error
-    if data_args.validation_dir or data_args.test_dir:
-        raise InputError("--validation_dir and --test_dir need --train_dir.")
-
-    name = data_args.dataset_name or "fashion_mnist"
-    idx_dir = data_fashion_mnist.DEFAULT_DIR if name == "fashion_mnist" else name
-    if name == "fashion_mnist" or data_fashion_mnist.is_idx_dir(idx_dir):
-        try:
-            dataset = data_fashion_mnist.load_fashion_mnist(idx_dir, cache_dir)
-        except FileNotFoundError as error:
-            raise InputError(str(error)) from error
-        if data_args.streaming:
-            return IterableDatasetDict({split: part.to_iterable_dataset() for split, part in dataset.items()})
-        return dataset
-    return load_dataset(name, data_args.dataset_config_name, cache_dir=cache_dir, streaming=data_args.streaming)
-
-
-def check_columns(dataset, data_args):
-    """The class names, after checking every split has an Image column and the same ClassLabel column."""
-    image_column, label_column = data_args.image_column_name, data_args.label_column_name
-    label_names = None
-    for split, part in dataset.items():
-        features = part.features
-        if features is None:
-            raise InputError(f"The {split} split does not declare its features (columns and types): cast them with "
-                             "dataset.cast(Features({...})) or load the data without --streaming.")
-        columns = ", ".join(f"{name} ({type(kind).__name__})" for name, kind in features.items())
-        for option, column in (("image", image_column), ("label", label_column)):
-            if column not in features:
-                raise InputError(f"The {split} split has no column {column!r} (its columns: {columns}): name the "
-                                 f"{option} column with --{option}_column_name.")
-        if not isinstance(features[image_column], Image):
-            raise InputError(f"Column {image_column!r} holds {features[image_column]}, not images: pass the image "
-                             "column with --image_column_name, or cast it with dataset.cast_column(name, Image()).")
-        if not isinstance(features[label_column], ClassLabel):
-            raise InputError(
-                f"Column {label_column!r} holds {features[label_column]}, not a ClassLabel, so the class names are "
-                f"unknown: encode it with dataset.class_encode_column({label_column!r}) (or cast it to "
-                "ClassLabel(names=[...])), use the imagefolder layout (one sub-folder per class), or pass the right "
-                "column with --label_column_name.")
-        names = features[label_column].names
-        if label_names is not None and names != label_names:
-            raise InputError(f"The {split} split's classes {names} differ from the train split's {label_names}: "
-                             "every split needs the same ClassLabel.")
-        label_names = names
-    return label_names
-
-
-def hold_out_validation(train, data_args, seed):
-    """Split a validation set off the training data: --train_val_split of it, stratified by class when possible
-    (--streaming: the first --max_eval_samples examples, default 1000)."""
-    if data_args.streaming:
-        count = data_args.max_eval_samples or 1000
-        return train.skip(count), train.take(count)
-    if len(train) < 2:
-        raise InputError(f"The train split has {len(train)} example(s): too few to hold out a validation split. Add "
-                         "images, or give a validation split (--validation_dir).")
-    split = dict(test_size=data_args.train_val_split, seed=seed)
-    try:
-        parts = train.train_test_split(stratify_by_column=data_args.label_column_name, **split)
-    except ValueError:  # a class too rare to stratify (fewer than 2 examples, or fewer than classes held out)
-        parts = train.train_test_split(**split)
-    return parts["train"], parts["test"]
-
-
-def take(part, count):
-    return part.take(count) if isinstance(part, datasets.IterableDataset) else part.select(range(min(count, len(part))))
-
-
-def first_image_size(part, image_column):
-    """(height, width) of the split's first image."""
-    first = next(iter(part.cast_column(image_column, Image(decode=False))))
-    return decode_image(first[image_column], None).size[::-1]
-
-
-def describe_data(data_args):
-    """(name, Hub id or None) of the data, for the model card."""
-    if data_args.train_dir is not None:
-        return f"the images in {Path(data_args.train_dir).name}", None
-    name = data_args.dataset_name or "fashion_mnist"
-    if name == "fashion_mnist" or data_fashion_mnist.is_idx_dir(name):
-        return "Fashion-MNIST", "zalando-datasets/fashion_mnist"
-    return name, None if Path(name).exists() else name
 
 
 # model
@@ -400,22 +298,6 @@ def scratch_config(model_args, label_names, data_image_size):
                          f"{model_args.config_overrides!r}: {error}") from error
 
 
-def init_like_vit_pytorch(model):
-    """Initialise a new model as vit-pytorch does: PyTorch's default Linear init, unit-normal CLS token and position
-    embeddings. From scratch it learned faster than transformers' 0.02 truncated normal in a short Fashion-MNIST
-    comparison (2 epochs, dim 96). Here rather than in the model's _init_weights, which also initialises what a
-    checkpoint lacks and follows transformers' ViT; moving it there as a config option is still to do."""
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            module.reset_parameters()
-    embeddings = model.vit.embeddings
-    with torch.no_grad():
-        embeddings.position_embeddings.normal_()
-        if embeddings.cls_token is not None:
-            embeddings.cls_token.normal_()
-    return model
-
-
 def check_label_set(config, label_names, model_args):
     """Refuse to fine-tune a head trained for other classes unless --ignore_mismatched_sizes replaces it."""
     old_names = [config.id2label[i] for i in range(config.num_labels)]
@@ -437,7 +319,7 @@ def build_model(model_args, label_names, data_image_size):
     """The model and its image processor: from a checkpoint (with the data's labels) or new (from scratch)."""
     if model_args.model_name_or_path is None:
         config = scratch_config(model_args, label_names, data_image_size)
-        model = init_like_vit_pytorch(AutoModelForImageClassification.from_config(config))
+        model = AutoModelForImageClassification.from_config(config)
         return model, vit_simple.image_processor_for(config)
 
     if model_args.config_overrides:
@@ -458,175 +340,7 @@ def build_model(model_args, label_names, data_image_size):
     return model, processor
 
 
-# transforms
-
-
-def decode_image(value, mode):
-    """A PIL image from a `datasets.Image(decode=False)` value ({"bytes", "path"}), converted to `mode` ("RGB"
-    composites transparency on white, as the image processor does; None keeps the image's own mode)."""
-    try:
-        image = PIL.Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"])
-        image.load()
-    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, zlib and struct errors for bad files
-        where = value.get("path") or f"an embedded image of {len(value.get('bytes') or b'')} bytes"
-        raise InputError(f"Cannot read image {where} ({type(error).__name__}: {error}): delete or replace that file "
-                         "(or drop its row) and run again.") from error
-    if mode == "RGB":
-        return PIL.Image.fromarray(convert_to_rgb(image, return_numpy=True))
-    return image if mode is None else image.convert(mode)
-
-
-def random_resized_crop_box(width, height, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-    """torchvision's RandomResizedCrop box (left, top, right, bottom): a random area fraction and aspect ratio."""
-    area, log_ratio = width * height, (math.log(ratio[0]), math.log(ratio[1]))
-    for _ in range(10):
-        target_area = area * torch.empty(1).uniform_(*scale).item()
-        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
-        crop_w, crop_h = round(math.sqrt(target_area * aspect)), round(math.sqrt(target_area / aspect))
-        if 0 < crop_w <= width and 0 < crop_h <= height:
-            top = torch.randint(0, height - crop_h + 1, ()).item()
-            left = torch.randint(0, width - crop_w + 1, ()).item()
-            return left, top, left + crop_w, top + crop_h
-    # fall back to the central crop with the aspect ratio clamped to `ratio`
-    crop_w, crop_h = width, height
-    if width / height < ratio[0]:
-        crop_h = round(width / ratio[0])
-    elif width / height > ratio[1]:
-        crop_w = round(height * ratio[1])
-    left, top = (width - crop_w) // 2, (height - crop_h) // 2
-    return left, top, left + crop_w, top + crop_h
-
-
-def training_augmentation(choice, model_args):
-    """--augmentation auto means flip from scratch and is left to ImageTransform (by image size) when fine-tuning."""
-    return "flip" if choice == "auto" and model_args.model_name_or_path is None else choice
-
-
-class ImageTransform:
-    """Decode a batch of images and convert them to the model's mode; then normalise them with the saved image
-    processor, exactly as `pipeline` will (evaluation), or augment and normalise them (training).
-
-    Runs lazily on each batch as it is read (`with_transform`). The pixel work is numpy: on a small CPU, torch's
-    multi-threaded kernels stall on tiny tensors while training holds the cores. Random numbers come from torch, so
-    Trainer's seed and its checkpoints (which save the RNG state) cover the augmentation."""
-
-    def __init__(self, processor, config, data_args, train):
-        self.processor = processor
-        self.image_column, self.label_column = data_args.image_column_name, data_args.label_column_name
-        self.mode = "L" if config.num_channels == 1 else "RGB"
-        self.height, self.width = pair(config.image_size)
-        self.train = train
-        self.augmentation = data_args.augmentation
-        if self.augmentation == "auto":
-            self.augmentation = "pad_crop" if max(self.height, self.width) <= SMALL_IMAGE else "resized_crop"
-        self.flip = data_args.horizontal_flip and self.augmentation != "none"
-        self.mean = np.array(processor.image_mean, dtype=np.float32).reshape(1, -1, 1, 1)
-        self.std = np.array(processor.image_std, dtype=np.float32).reshape(1, -1, 1, 1)
-        self.resample = PIL.Image.Resampling(processor.resample)
-
-    def __call__(self, batch):
-        images = [decode_image(value, self.mode) for value in batch[self.image_column]]
-        if self.train:
-            pixel_values = self.augment(images)
-        else:
-            pixel_values = np.stack(self.processor(images, return_tensors="np")["pixel_values"])
-        return {"pixel_values": pixel_values, "labels": np.asarray(batch[self.label_column])}
-
-    def augment(self, images):
-        """(batch, channels, height, width) float32: random crop (resized, or padded, or none) and flip, then
-        normalised."""
-        size, count = (self.width, self.height), len(images)
-        if self.augmentation == "resized_crop":
-            images = [image.resize(size, self.resample, box=random_resized_crop_box(*image.size)) for image in images]
-        else:
-            images = [image if image.size == size else image.resize(size, self.resample) for image in images]
-        pixels = np.stack([np.asarray(image) for image in images])
-        pixels = pixels.reshape(*pixels.shape[:3], -1)  # (b, h, w, c), also for grayscale
-        if self.augmentation == "pad_crop":  # zero padding of 1/8 of the size, then one random window per image
-            pad = max(1, min(self.height, self.width) // 8)
-            padded = np.pad(pixels, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-            tops, lefts = torch.randint(0, 2 * pad + 1, (2, count)).numpy()
-            rows = tops[:, None] + np.arange(self.height)
-            columns = lefts[:, None] + np.arange(self.width)
-            pixels = padded[np.arange(count)[:, None, None], rows[:, :, None], columns[:, None, :]]
-        if self.flip:
-            flipped = (torch.rand(count) < 0.5).numpy()
-            pixels[flipped] = pixels[flipped, :, ::-1]
-        pixels = pixels.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(self.processor.rescale_factor)
-        return (pixels - self.mean) / self.std
-
-
-def with_transform(part, transform, batch_size):
-    """Apply `transform` lazily: on each batch as it is read (map-style) or as it streams (iterable)."""
-    part = part.cast_column(transform.image_column, Image(decode=False))  # decode_image reports broken files
-    if isinstance(part, datasets.IterableDataset):
-        return part.map(transform, batched=True, batch_size=batch_size, remove_columns=list(part.features))
-    return part.with_transform(transform)
-
-
-def collate(examples):
-    return {
-        "pixel_values": torch.from_numpy(np.stack([example["pixel_values"] for example in examples])),
-        "labels": torch.from_numpy(np.stack([example["labels"] for example in examples])),
-    }
-
-
 # training
-
-
-def metrics_function(num_labels):
-    """Trainer's compute_metrics: accuracy, macro F1 and (over 5 classes) top-5 accuracy, from ./metrics."""
-    load = lambda name: evaluate.load(str(METRICS_DIR / name), keep_in_memory=True)  # noqa: E731
-    accuracy, f1, top_k = load("accuracy"), load("f1"), load("top_k_accuracy")
-
-    def compute_metrics(eval_prediction):
-        logits, references = eval_prediction.predictions, eval_prediction.label_ids
-        predictions = logits.argmax(-1)
-        results = accuracy.compute(predictions=predictions, references=references)
-        results["macro_f1"] = f1.compute(predictions=predictions, references=references, num_labels=num_labels)["f1"]
-        if num_labels > 5:
-            results.update(top_k.compute(predictions=logits, references=references, k=5))
-        return results
-
-    return compute_metrics
-
-
-class ViTSimpleTrainer(Trainer):
-    """Trainer that decays only what the model's `no_weight_decay()` allows, and leaves README.md to this script."""
-
-    def get_decay_parameter_names(self, model):
-        no_decay = getattr(self.accelerator.unwrap_model(model), "no_weight_decay", None)
-        if no_decay is None:  # not a vit-simple model: Trainer's rule (no decay on biases and norms)
-            return super().get_decay_parameter_names(model)
-        skip = no_decay()
-        # wrappers (DDP, FSDP, torch.compile) only prefix the names
-        return [name for name, _ in model.named_parameters()
-                if not any(name == s or name.endswith("." + s) for s in skip)]
-
-    def create_model_card(self, *args, **kwargs):
-        """The script writes README.md itself (test results, usage); keep push_to_hub() from replacing it."""
-
-
-class TrainingThroughput(TrainerCallback):
-    """Seconds spent in training steps, data loading included; evaluation and checkpointing left out."""
-
-    def __init__(self):
-        self.seconds, self.steps, self.since = 0.0, 0, None
-
-    def restart(self, *args, **kwargs):
-        self.since = time.perf_counter()
-
-    on_epoch_begin = on_evaluate = on_save = restart
-
-    def on_step_end(self, args, state, control, **kwargs):
-        now = time.perf_counter()
-        self.seconds += now - self.since
-        self.steps += 1
-        self.since = now
-
-    def images_per_second(self, args):
-        images = self.steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-        return images / self.seconds if self.seconds else float("nan")
 
 
 def setup_logging(training_args):
@@ -670,7 +384,8 @@ def main(args=None, callbacks=()):
     if training_args.process_index == 0:
         print(describe(model, data_image_size))
 
-    data_args.augmentation = training_augmentation(data_args.augmentation, model_args)
+    from_scratch = model_args.model_name_or_path is None
+    resolve_augmentation(data_args, from_scratch, model.config.image_size)
     train = with_transform(dataset["train"], ImageTransform(processor, model.config, data_args, train=True),
                            training_args.per_device_train_batch_size)
     evaluation = {split: with_transform(dataset[split], ImageTransform(processor, model.config, data_args, train=False),
@@ -686,14 +401,20 @@ def main(args=None, callbacks=()):
         data_collator=collate,
         compute_metrics=metrics_function(len(label_names)),
         callbacks=[throughput, *callbacks],
+        muon_learning_rate=training_args.muon_learning_rate if uses_muon(training_args, from_scratch) else None,
+        ema_decay=training_args.ema_decay,
     )
 
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model()  # model.safetensors, config.json, the .py files, preprocessor_config.json
     results = {"train": {**train_result.metrics, "train_images_per_second": throughput.images_per_second(training_args)}}
     results["eval"] = trainer.evaluate()
-    if "test" in evaluation:  # evaluated once, at the end
+    if "test" in evaluation and training_args.do_predict:  # evaluated once, at the end
         results["test"] = trainer.evaluate(evaluation["test"], metric_key_prefix="test")
+    if training_args.test_time_augmentation:  # reported beside the saved model's own accuracy, not instead of it
+        for split, prefix in (("validation", "eval"), ("test", "test")):
+            if prefix in results:
+                results[prefix][f"{prefix}_tta_accuracy"] = tta_accuracy(trainer, evaluation[split], data_args)
     wall_seconds = time.perf_counter() - start
     results["train"]["wall_seconds"] = wall_seconds
     for split, metrics in results.items():
@@ -725,10 +446,12 @@ def summary(results, wall_seconds, training_args, trainer):
     if training_args.push_to_hub:
         where += f" and https://huggingface.co/{trainer.hub_model_id}"
     minutes, seconds = divmod(round(wall_seconds), 60)
-    test = "test" if "test" in results else "validation (no test split)"
+    test = "test" if "test" in results else "validation (test split not evaluated)"
     split = "test" if "test" in results else "eval"
+    tta = f", with test-time augmentation {percent(split, 'tta_accuracy')}" if f"{split}_tta_accuracy" in \
+        results.get(split, {}) else ""
     return (f"\n{test} accuracy {percent(split, 'accuracy')} (macro F1 {percent(split, 'macro_f1')}, top-5 "
-            f"{percent(split, 'top_5_accuracy')}), validation accuracy {percent('eval', 'accuracy')} | wall time "
+            f"{percent(split, 'top_5_accuracy')}{tta}), validation accuracy {percent('eval', 'accuracy')} | wall time "
             f"{minutes}m{seconds:02d}s | training {results['train']['train_images_per_second']:.0f} images/s | "
             f"saved to {where}")
 

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+import data_images  # noqa: E402
 import train_hf  # noqa: E402
 
 
@@ -46,11 +47,11 @@ def parse_args(argv=None):
 
 def setup(train_hf_args, output_dir):
     model_args, data_args, training_args = train_hf.parse_arguments(["--output_dir", output_dir, *train_hf_args])
-    dataset, label_names = train_hf.load_data(data_args, model_args.cache_dir, training_args.seed)
-    image_size = train_hf.first_image_size(dataset["train"], data_args.image_column_name)
+    dataset, label_names = data_images.load_data(data_args, model_args.cache_dir, training_args.seed)
+    image_size = data_images.first_image_size(dataset["train"], data_args.image_column_name)
     model, processor = train_hf.build_model(model_args, label_names, image_size)
-    transform = train_hf.ImageTransform(processor, model.config, data_args, train=True)
-    train = train_hf.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
+    transform = data_images.ImageTransform(processor, model.config, data_args, train=True)
+    train = data_images.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
     return model, train, training_args
 
 
@@ -59,7 +60,7 @@ def data_images_per_second(train, batch_size, batches):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=train_hf.collate)
+        loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=data_images.collate)
         iterator = iter(loader)
         next(iterator)  # first batch: opening files
         start, images = time.perf_counter(), 0

@@ -175,9 +175,9 @@ def test_gradient_checkpointing_gives_the_same_gradients(tiny):
         torch.testing.assert_close(checkpointed[name], plain[name], msg=name)
 
 
-def test_initialisation_follows_transformers_vit():
+def test_initialisation_transformers_follows_transformers_vit():
     torch.manual_seed(0)
-    config = tiny_config(dim=256, mlp_dim=512, initializer_range=0.02)
+    config = tiny_config(dim=256, mlp_dim=512, initializer_range=0.02, initialization="transformers")
     model = ViTSimpleForImageClassification(config)
     for name, param in model.named_parameters():
         if name.endswith("bias"):
@@ -188,8 +188,38 @@ def test_initialisation_follows_transformers_vit():
             assert abs(param.std().item() - 0.02) < 0.004, name
 
 
-def test_parameters_missing_from_a_checkpoint_are_initialised_after_meta_device_loading(tmp_path, tiny):
-    model = ViTSimpleForImageClassification(tiny())
+def assert_starts_like_vit_pytorch(model):
+    """torch's default Linear init (uniform within 1/sqrt(fan_in)) and unit-normal CLS token and positions."""
+    embeddings = model.vit.embeddings
+    assert 0.8 < embeddings.position_embeddings.std().item() < 1.2  # unit normal, not transformers' 0.02
+    assert embeddings.cls_token.abs().max().item() > 0.1
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            bound = module.in_features**-0.5
+            assert module.weight.abs().max().item() <= bound, name
+            assert module.weight.std().item() > 0.5 * bound / 3**0.5, name
+            assert 0 < module.bias.abs().max().item() <= bound if module.bias is not None else True, name
+
+
+def test_a_model_built_anywhere_starts_from_vit_pytorchs_initialisation():
+    torch.manual_seed(0)
+    model = ViTSimpleForImageClassification(tiny_config(dim=256, mlp_dim=512))
+    assert model.config.initialization == "vit_pytorch"
+    assert_starts_like_vit_pytorch(model)
+    for name, param in model.named_parameters():
+        if ".norm" in name or name.startswith("vit.norm"):
+            assert torch.all(param == (0 if name.endswith("bias") else 1)), name
+
+
+def test_an_unknown_initialization_is_refused():
+    with pytest.raises(ValueError, match="initialization must be one of 'vit_pytorch', 'transformers', got 'xavier'"):
+        tiny_config(initialization="xavier")
+
+
+@pytest.mark.parametrize("initialization", ["vit_pytorch", "transformers"])
+def test_parameters_missing_from_a_checkpoint_are_initialised_after_meta_device_loading(tmp_path, tiny,
+                                                                                         initialization):
+    model = ViTSimpleForImageClassification(tiny(initialization=initialization))
     model.save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
     del weights["vit.embeddings.position_embeddings"]
@@ -197,13 +227,20 @@ def test_parameters_missing_from_a_checkpoint_are_initialised_after_meta_device_
 
     loaded = ViTSimpleForImageClassification.from_pretrained(tmp_path)
     position = loaded.vit.embeddings.position_embeddings
-    assert torch.isfinite(position).all() and abs(position.std().item() - 0.02) < 0.005
+    expected_std = 1.0 if initialization == "vit_pytorch" else 0.02
+    assert torch.isfinite(position).all() and abs(position.std().item() / expected_std - 1) < 0.25
     torch.testing.assert_close(loaded.vit.embeddings.cls_token, model.vit.embeddings.cls_token)
+    torch.testing.assert_close(loaded.classifier.weight, model.classifier.weight)  # loaded, not initialised again
 
     new_head = ViTSimpleForImageClassification.from_pretrained(tmp_path, num_labels=7, ignore_mismatched_sizes=True)
     assert new_head.classifier.weight.shape == (7, 32)
-    assert abs(new_head.classifier.weight.std().item() - 0.02) < 0.01
-    assert torch.all(new_head.classifier.bias == 0)
+    bias = new_head.classifier.bias
+    if initialization == "transformers":
+        assert abs(new_head.classifier.weight.std().item() - 0.02) < 0.01
+        assert torch.all(bias == 0)
+    else:
+        bound = 32**-0.5
+        assert new_head.classifier.weight.abs().max().item() <= bound and 0 < bias.abs().max().item() <= bound
 
 
 def test_no_weight_decay_names_norms_biases_cls_and_positions(tiny):

@@ -26,6 +26,7 @@ from huggingface_hub.utils import filter_repo_objects
 from PIL import Image
 from safetensors.torch import load_file
 
+import data_images
 import train_hf
 from data_fashion_mnist import CLASS_NAMES, SPLIT_FILES
 
@@ -216,7 +217,7 @@ def test_saved_folder_loads_in_a_fresh_process_and_runs_in_pipeline(scratch, tmp
     model = train_hf.AutoModelForImageClassification.from_pretrained(scratch["dir"])
     processor = train_hf.AutoImageProcessor.from_pretrained(scratch["dir"])
     data_args = train_hf.DataArguments()
-    transform = train_hf.ImageTransform(processor, model.config, data_args, train=False)
+    transform = data_images.ImageTransform(processor, model.config, data_args, train=False)
     batch = {"image": [{"path": path, "bytes": None} for path in images], "label": [0] * len(images)}
     with torch.no_grad():
         probabilities = model(torch.from_numpy(transform(batch)["pixel_values"])).logits.softmax(-1)
@@ -234,7 +235,7 @@ def test_fashion_mnist_is_converted_once_then_read_from_the_cache(scratch, monke
 
     monkeypatch.setattr(data_fashion_mnist, "to_dataset", rebuild)
     data_args = train_hf.DataArguments(dataset_name=scratch["args"][1])
-    dataset, label_names = train_hf.load_data(data_args, scratch["cache_dir"], seed=42)
+    dataset, label_names = data_images.load_data(data_args, scratch["cache_dir"], seed=42)
     assert label_names == CLASS_NAMES and len(dataset["test"]) == 64
 
 
@@ -334,7 +335,7 @@ def test_bad_options_are_clear_errors(fashion_slice, scratch, tmp_path):
 
 
 def test_missing_fashion_mnist_says_which_package_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(train_hf.data_fashion_mnist, "DEFAULT_DIR", str(tmp_path))
+    monkeypatch.setattr(data_images.data_fashion_mnist, "DEFAULT_DIR", str(tmp_path))
     with pytest.raises(train_hf.InputError, match="not found in .*apt-get install dataset-fashion-mnist"):
         train_hf.main(["--output_dir", str(tmp_path / "out"), *FAST])
 

@@ -5,10 +5,13 @@ import io
 import numpy as np
 import pytest
 import torch
+from datasets import Dataset
 from PIL import Image
 
+import data_images
 import train_hf
 import vit_simple
+import vit_trainer
 from conftest import tiny_config
 
 
@@ -29,7 +32,7 @@ def mixed_images(size=(40, 30)):
 
 def transform_for(config, train, **data_options):
     processor = vit_simple.image_processor_for(config)
-    return train_hf.ImageTransform(processor, config, train_hf.DataArguments(**data_options), train=train), processor
+    return data_images.ImageTransform(processor, config, train_hf.DataArguments(**data_options), train=train), processor
 
 
 def test_evaluation_transform_is_the_image_processor_on_every_mode():
@@ -50,8 +53,8 @@ def test_grayscale_model_gets_one_channel():
 
 
 def test_padded_random_crop_is_a_shifted_and_maybe_flipped_window():
-    config = tiny_config()  # 32x32: pad 4
-    transform, _ = transform_for(config, train=True)
+    config = tiny_config()  # 32x32: pad 4 (1/8 of the side, by default)
+    transform, _ = transform_for(config, train=True, horizontal_flip=True)
     rng = np.random.default_rng(1)
     images = [Image.fromarray(rng.integers(1, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(16)]
     torch.manual_seed(0)
@@ -95,7 +98,7 @@ def test_random_resized_crop_for_large_images():
     assert out["pixel_values"].shape == (5, 3, 96, 96)
     torch.manual_seed(0)
     for _ in range(200):
-        left, top, right, bottom = train_hf.random_resized_crop_box(200, 120)
+        left, top, right, bottom = data_images.random_resized_crop_box(200, 120)
         assert 0 <= left < right <= 200 and 0 <= top < bottom <= 120
         area = (right - left) * (bottom - top) / (200 * 120)
         assert 0.07 <= area <= 1.0 and 0.7 <= (right - left) / (bottom - top) <= 1.4
@@ -155,13 +158,50 @@ def test_weight_decay_skips_what_the_model_says(tmp_path):
         (0.0, len(model.no_weight_decay())), (0.05, len(decayed))]
 
 
-def test_auto_augmentation_is_none_from_scratch_and_by_size_when_fine_tuning():
-    scratch, fine_tuning = train_hf.ModelArguments(), train_hf.ModelArguments(model_name_or_path="some/checkpoint")
-    assert train_hf.training_augmentation("auto", scratch) == "flip"
-    assert train_hf.training_augmentation("auto", fine_tuning) == "auto"  # ImageTransform picks by size
-    assert train_hf.training_augmentation("pad_crop", scratch) == "pad_crop"
-    small, _ = transform_for(tiny_config(), train=True, augmentation=train_hf.training_augmentation("auto", fine_tuning))
-    assert small.augmentation == "pad_crop" and small.flip
+def resolved(from_scratch, image_size, **data_options):
+    return data_images.resolve_augmentation(train_hf.DataArguments(**data_options), from_scratch, image_size)
+
+
+def test_auto_augmentation_from_scratch_shifts_by_a_pixel_and_flips_only_fashion_mnist(tmp_path):
+    fashion = resolved(True, 28)
+    assert (fashion.augmentation, fashion.crop_padding, fashion.horizontal_flip) == ("pad_crop", 1, True)
+    folder = resolved(True, 28, train_dir=str(tmp_path))  # digits, text, anything not known to be mirror-safe
+    assert (folder.augmentation, folder.crop_padding, folder.horizontal_flip) == ("pad_crop", 1, False)
+    hub = resolved(True, 224, dataset_name="someone/letters")
+    assert (hub.augmentation, hub.crop_padding, hub.horizontal_flip) == ("pad_crop", 8, False)
+    asked = resolved(True, 28, train_dir=str(tmp_path), horizontal_flip=True, crop_padding=2)
+    assert (asked.crop_padding, asked.horizontal_flip) == (2, True)
+    assert resolved(True, 28, horizontal_flip=False).horizontal_flip is False
+
+
+def test_auto_augmentation_when_fine_tuning_crops_by_size(tmp_path):
+    small = resolved(False, 32, train_dir=str(tmp_path))
+    assert (small.augmentation, small.crop_padding, small.horizontal_flip) == ("pad_crop", 4, False)
+    large = resolved(False, 224, train_dir=str(tmp_path), horizontal_flip=True)
+    assert (large.augmentation, large.horizontal_flip) == ("resized_crop", True)
+    assert resolved(False, 32, augmentation="none").augmentation == "none"
+
+
+def test_a_one_pixel_pad_crop_shifts_by_at_most_one_pixel_and_never_flips_unasked(tmp_path):
+    options = resolved(True, 32, train_dir=str(tmp_path))
+    transform = data_images.ImageTransform(vit_simple.image_processor_for(tiny_config()), tiny_config(), options,
+                                           train=True)
+    rng = np.random.default_rng(2)
+    images = [Image.fromarray(rng.integers(1, 256, (32, 32, 3), dtype=np.uint8)) for _ in range(32)]
+    torch.manual_seed(0)
+    out = transform({"image": [encoded(image) for image in images], "label": [0] * 32})["pixel_values"]
+    offsets = []
+    for image, crop in zip(images, out):
+        padded = np.pad(np.asarray(image), ((1, 1), (1, 1), (0, 0)))
+        (offset,) = [(top, left) for top in range(3) for left in range(3)
+                     if np.allclose(crop, normalised(window(padded, top, left, False)), atol=1e-6)]
+        offsets.append(offset)
+    assert len(set(offsets)) > 4  # random shifts of -1, 0 or +1 pixel on each axis
+
+
+def test_crop_padding_below_one_pixel_is_refused():
+    with pytest.raises(train_hf.InputError, match="--crop_padding must be a whole number of pixels, at least 1"):
+        train_hf.DataArguments(crop_padding=0)
 
 
 def test_bf16_defaults_to_what_the_machine_runs_natively(tmp_path):
@@ -177,7 +217,7 @@ def test_bf16_defaults_to_what_the_machine_runs_natively(tmp_path):
 
 def test_flip_augmentation_only_mirrors_some_images():
     config = tiny_config()
-    transform, processor = transform_for(config, train=True, augmentation="flip")
+    transform, processor = transform_for(config, train=True, augmentation="flip", horizontal_flip=True)
     image = mixed_images((32, 32))[0]
     torch.manual_seed(0)
     out = transform({"image": [encoded(image)] * 16, "label": [0] * 16})["pixel_values"]
@@ -190,11 +230,114 @@ def test_flip_augmentation_only_mirrors_some_images():
     assert np.allclose(unflipped({"image": [encoded(image)], "label": [0]})["pixel_values"][0], reference, atol=1e-5)
 
 
-def test_a_model_from_scratch_starts_from_vit_pytorchs_initialisation():
-    model, _ = train_hf.build_model(train_hf.ModelArguments(config_overrides="depth=1"), ["a", "b"], (28, 28))
-    embeddings = model.vit.embeddings
-    assert 0.8 < embeddings.position_embeddings.std().item() < 1.2  # unit normal, not transformers' 0.02
-    assert embeddings.cls_token.abs().max().item() > 0.1
-    fc1 = model.vit.layers[0].ff.fc1.weight
-    bound = fc1.shape[1] ** -0.5  # torch's default Linear init: uniform within 1/sqrt(fan_in)
-    assert fc1.abs().max().item() <= bound and fc1.std().item() > 0.5 * bound / 3**0.5
+def test_muon_takes_the_blocks_weight_matrices_and_adamw_the_rest_under_one_schedule(tmp_path):
+    torch.manual_seed(0)
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config())
+    args = train_hf.TrainArguments(output_dir=str(tmp_path), use_cpu=True, eval_strategy="no", warmup_steps=2)
+    trainer = train_hf.ViTSimpleTrainer(model=model, args=args, muon_learning_rate=2e-3)
+    optimizer = trainer.create_optimizer()
+    name_of = {param: name for name, param in model.named_parameters()}
+    muon = {name_of[p] for group in optimizer.muon.param_groups for p in group["params"]}
+    assert muon == {name for name, p in model.named_parameters() if p.dim() == 2 and name.startswith("vit.layers.")}
+    assert {"vit.layers.0.attn.to_qkv.weight", "vit.layers.1.ff.fc2.weight"} <= muon
+    adamw = [{name_of[p] for p in group["params"]} for group in optimizer.adamw.param_groups]
+    assert adamw[0] == {"vit.embeddings.patch_embedding.proj.weight", "classifier.weight"}  # decayed
+    assert adamw[1] == model.no_weight_decay() - muon  # norms, biases, CLS token, positions
+    assert muon.isdisjoint(adamw[0] | adamw[1]) and muon | adamw[0] | adamw[1] == set(name_of.values())
+
+    scheduler = trainer.create_scheduler(num_training_steps=10, optimizer=optimizer)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    for _ in range(3):
+        model(torch.randn(4, 3, 32, 32), labels=torch.tensor([0, 1, 2, 0])).loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+    assert all(not torch.equal(before[name], p) for name, p in model.named_parameters())
+    lrs = [group["lr"] for group in optimizer.param_groups]  # AdamW's groups first: Trainer logs the first
+    factor = lrs[0] / 1e-3
+    assert 0 < factor < 1 and lrs == pytest.approx([1e-3 * factor] * 2 + [2e-3 * factor])
+
+    state = optimizer.state_dict()
+    again = train_hf.ViTSimpleTrainer(model=model, args=args, muon_learning_rate=2e-3).create_optimizer()
+    again.load_state_dict(state)
+    for old, new in zip(state.values(), again.state_dict().values()):
+        for key, values in old["state"].items():
+            for field_name, value in values.items():
+                torch.testing.assert_close(new["state"][key][field_name], value)
+
+
+def test_muon_is_the_default_from_scratch_and_adamw_when_fine_tuning(tmp_path):
+    _, _, args = train_hf.parse_arguments(["--output_dir", str(tmp_path)])
+    assert args.muon is None and train_hf.uses_muon(args, from_scratch=True)
+    assert not train_hf.uses_muon(args, from_scratch=False)
+    _, _, off = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--muon", "false"])
+    assert not train_hf.uses_muon(off, from_scratch=True)
+
+
+def test_a_shifted_view_moves_the_image_and_lets_black_in():
+    pixels = torch.arange(2 * 4 * 5, dtype=torch.float32).view(1, 2, 4, 5)
+    fill = torch.tensor([-1.0, -2.0]).view(1, 2, 1, 1)
+    down = vit_trainer.shifted(pixels, 1, 0, fill)
+    assert torch.equal(down[0, :, 1:], pixels[0, :, :-1]) and torch.equal(down[0, :, 0], fill[0, :, :, 0].expand(2, 5))
+    left = vit_trainer.shifted(pixels, 0, -1, fill)
+    assert torch.equal(left[..., :-1], pixels[..., 1:]) and torch.all(left[0, 1, :, -1] == -2)
+    assert torch.equal(vit_trainer.shifted(pixels, 0, 0, fill), pixels)
+    assert len(vit_trainer.tta_views(flip=True)) == 6 and len(vit_trainer.tta_views(flip=False)) == 5
+
+
+def test_test_time_augmentation_averages_the_probabilities_of_each_view(tmp_path):
+    torch.manual_seed(0)
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config()).eval()
+    pixels = torch.randn(6, 3, 32, 32)
+    dataset = Dataset.from_dict({"pixel_values": pixels.numpy(), "labels": [0, 1, 2, 0, 1, 2]}).with_format("numpy")
+    args = train_hf.TrainArguments(output_dir=str(tmp_path), use_cpu=True, bf16=False, per_device_eval_batch_size=4,
+                                   eval_strategy="no")
+    trainer = train_hf.ViTSimpleTrainer(model=model, args=args, data_collator=data_images.collate)
+    fill = [-1.0, -1.0, -1.0]
+    probs, labels = trainer.predict_views(dataset, [(False, 0, 0)], fill)
+    assert labels.tolist() == [0, 1, 2, 0, 1, 2]
+    with torch.no_grad():
+        plain = model(pixels).logits.softmax(-1)
+        mirrored = model(pixels.flip(-1)).logits.softmax(-1)
+        up = model(vit_trainer.shifted(pixels, -1, 0, torch.full((1, 3, 1, 1), -1.0))).logits.softmax(-1)
+    torch.testing.assert_close(probs, plain)
+    both, _ = trainer.predict_views(dataset, [(True, 0, 0), (False, -1, 0)], fill)
+    torch.testing.assert_close(both, (mirrored + up) / 2)
+
+
+def test_the_weight_average_follows_each_step_is_evaluated_and_becomes_the_model(tmp_path):
+    from transformers import TrainerState
+
+    torch.manual_seed(0)
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config())
+    args = train_hf.TrainArguments(output_dir=str(tmp_path), use_cpu=True, eval_strategy="no")
+    average, state = vit_trainer.WeightAverage(0.9), TrainerState()
+    average.on_train_begin(args, state, None, model=model)
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+    expected = dict(start)
+    for step in (1, 2, 3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(torch.randn_like(p))
+        state.global_step = step
+        average.on_step_end(args, state, None, model=model)
+        decay = min(0.9, (1 + step) / (10 + step))
+        expected = {name: decay * expected[name] + (1 - decay) * p for name, p in model.named_parameters()}
+    current = {name: p.detach().clone() for name, p in model.named_parameters()}
+    with average.swapped_in(model):
+        for name, p in model.named_parameters():
+            torch.testing.assert_close(p, expected[name])
+    for name, p in model.named_parameters():  # the training weights come back after an evaluation
+        assert torch.equal(p, current[name])
+
+    (tmp_path / "checkpoint-3").mkdir()
+    average.on_save(args, state, None)
+    resumed = vit_trainer.WeightAverage(0.9)
+    resumed.on_train_begin(train_hf.TrainArguments(output_dir=str(tmp_path), use_cpu=True, eval_strategy="no",
+                                                   resume_from_checkpoint=str(tmp_path / "checkpoint-3")),
+                           state, None, model=model)
+    for restored, saved in zip(resumed.average, average.average):
+        assert torch.equal(restored, saved)
+    average.on_train_end(args, state, None, model=model)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p, expected[name])

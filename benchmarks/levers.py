@@ -1,0 +1,96 @@
+#!/usr/bin/env python
+"""A/B the default run's levers on the validation split: each variant is `train_hf.py` with the default options
+plus its own, run one after the other (never side by side: 2 cores), the test split left unseen (--do_predict
+false). Prints a markdown table of validation accuracy (plain and with test-time augmentation), wall time and
+training images/s, and keeps every result in a JSON file, so a run that stops resumes where it was.
+
+    python benchmarks/levers.py --epochs 4                             # every lever at a short budget
+    python benchmarks/levers.py --epochs 4 --only baseline adamw       # some of them
+    python benchmarks/levers.py --epochs 11 --seeds 1 2 3 --only baseline --test   # the final default, with test
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name: (what it changes, train_hf.py options over the default)
+LEVERS = {
+    "baseline": ("the default: Muon + AdamW, ±1 px shifts, flips, label smoothing 0.1", []),
+    "previous": ("the previous default: AdamW alone, flips only", ["--muon", "false", "--augmentation", "flip"]),
+    "adamw": ("AdamW alone (the previous default's optimizer)", ["--muon", "false"]),
+    "no_shift": ("flips only, no shifts (the previous default's augmentation)", ["--augmentation", "flip"]),
+    "shift2": ("±2 px shifts", ["--crop_padding", "2"]),
+    "no_flip": ("shifts only, no flips", ["--horizontal_flip", "false"]),
+    "ema": ("+ weight EMA 0.999, evaluated and saved", ["--ema_decay", "0.999"]),
+    "smoothing0.2": ("label smoothing 0.2", ["--label_smoothing_factor", "0.2"]),
+    "muon_lr4e-3": ("Muon learning rate 4e-3", ["--muon_learning_rate", "4e-3"]),
+    "muon_lr1e-3": ("Muon learning rate 1e-3", ["--muon_learning_rate", "1e-3"]),
+    "lr2e-3": ("AdamW learning rate 2e-3 (patch embedding, head, norms)", ["--learning_rate", "2e-3"]),
+    "mean_pool": ("mean pooling instead of the CLS token", ["--config_overrides", "pool=mean"]),
+    "batch256": ("batch 256", ["--per_device_train_batch_size", "256"]),
+    "mlp4x": ("MLP 4x wide (512)", ["--config_overrides", "mlp_dim=512"]),
+    "heads4": ("4 heads of 32", ["--config_overrides", "heads=4,dim_head=32"]),
+    "dropout0.1": ("dropout 0.1", ["--config_overrides", "dropout=0.1"]),
+    "grayscale": ("1 channel instead of 3", ["--config_overrides", "channels=1"]),
+}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=float, default=4, help="--num_train_epochs of every run (default 4)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="one run per lever and seed")
+    parser.add_argument("--only", nargs="+", choices=list(LEVERS), help="these levers (default: all)")
+    parser.add_argument("--test", action="store_true",
+                        help="also evaluate the test split (for the final default only, never to choose a lever)")
+    parser.add_argument("--output_dir", default="outputs/levers", help="runs and levers.json go here")
+    parser.add_argument("--dry_run", action="store_true", help="print the commands, run nothing")
+    parser.add_argument("train_hf_args", nargs="*", help="more train_hf.py options for every run, after --")
+    return parser.parse_args(argv)
+
+
+def command(name, seed, args):
+    run_dir = Path(args.output_dir) / f"{name}-e{args.epochs:g}-s{seed}"
+    return [sys.executable, str(ROOT / "train_hf.py"), *LEVERS[name][1], "--num_train_epochs", f"{args.epochs:g}",
+            "--seed", str(seed), "--save_strategy", "no", "--do_predict", str(args.test).lower(),
+            "--output_dir", str(run_dir), *args.train_hf_args], run_dir
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results_file = Path(args.output_dir) / "levers.json"
+    done = json.loads(results_file.read_text()) if results_file.exists() else {}
+    for name in args.only or LEVERS:
+        for seed in args.seeds:
+            key = f"{name} e{args.epochs:g} s{seed}{' test' if args.test else ''}"
+            cmd, run_dir = command(name, seed, args)
+            print(f"$ {' '.join(cmd[1:])}", flush=True)
+            if args.dry_run or key in done:
+                continue
+            subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+            metrics = json.loads((run_dir / "all_results.json").read_text())
+            done[key] = {"lever": name, "epochs": args.epochs, "seed": seed, **metrics}
+            results_file.parent.mkdir(parents=True, exist_ok=True)
+            results_file.write_text(json.dumps(done, indent=2))
+    print(table(done))
+    return done
+
+
+def table(done):
+    percent = lambda value: "" if value is None else f"{100 * value:.2f}%"  # noqa: E731
+    rows = ["| lever | change | epochs | seed | validation | validation, TTA | test | wall time | images/s |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for result in done.values():
+        minutes, seconds = divmod(round(result["wall_seconds"]), 60)
+        rows.append(f"| {result['lever']} | {LEVERS[result['lever']][0]} | {result['epochs']:g} | {result['seed']} | "
+                    f"{percent(result.get('eval_accuracy'))} | {percent(result.get('eval_tta_accuracy'))} | "
+                    f"{percent(result.get('test_accuracy'))} | {minutes}m{seconds:02d}s | "
+                    f"{result['train_images_per_second']:.0f} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,289 @@
+"""The data side of train_hf.py: load image-classification data (the built-in Fashion-MNIST, an image folder, a Hub
+or saved data set), hold out a validation split, check its columns, decode images, augment and normalise them.
+
+Every problem with the user's data raises `InputError`, a one-line message that says what to change."""
+
+import io
+import math
+from pathlib import Path
+
+import datasets
+import numpy as np
+import PIL.Image
+import torch
+from datasets import ClassLabel, Image, IterableDatasetDict, load_dataset
+from transformers.image_transforms import convert_to_rgb
+
+import data_fashion_mnist
+from configuration_vit_simple import pair
+
+SMALL_IMAGE = 64  # images up to this size train at their own size with padded random crops; larger ones at 224
+STREAM_SHUFFLE_BUFFER = 10_000  # examples a stream is shuffled through (a stream arrives in storage order)
+IMAGEFOLDER_LAYOUT = "put the images of each class in a sub-folder named after it, e.g. train/cat/1.jpg, train/dog/2.jpg"
+VALIDATION_ALIASES = ("val", "valid", "dev")
+
+
+class InputError(ValueError):
+    """A problem with the user's data or options: reported as one message, without a traceback."""
+
+
+
+# data
+
+
+def load_data(data_args, cache_dir, seed):
+    """The data as a `DatasetDict` (an `IterableDatasetDict` with --streaming): train, validation and, where the
+    data has one, test."""
+    dataset = load_splits(data_args, cache_dir)
+    for alias in VALIDATION_ALIASES:
+        if alias in dataset and "validation" not in dataset:
+            dataset["validation"] = dataset.pop(alias)
+    if "train" not in dataset:
+        raise InputError(f"The data has no train split (splits: {', '.join(dataset) or 'none'}).")
+    label_names = check_columns(dataset, data_args)
+
+    if "validation" not in dataset:
+        dataset["train"], dataset["validation"] = hold_out_validation(dataset["train"], data_args, seed)
+    if data_args.streaming:  # imagefolder streams class after class: shuffle through a buffer, anew each epoch
+        dataset["train"] = dataset["train"].shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
+    if data_args.max_train_samples is not None:
+        train = dataset["train"] if data_args.streaming else dataset["train"].shuffle(seed=seed)
+        dataset["train"] = take(train, data_args.max_train_samples)
+    if data_args.max_eval_samples is not None:
+        for split in ("validation", "test"):
+            if split in dataset:
+                dataset[split] = take(dataset[split], data_args.max_eval_samples)
+    for split in ("train", "validation", "test"):
+        if split in dataset and not data_args.streaming and len(dataset[split]) == 0:
+            raise InputError(f"The {split} split is empty: add images to it (or check --max_train_samples and "
+                             "--max_eval_samples), or leave it out.")
+    return dataset, label_names
+
+
+def load_splits(data_args, cache_dir):
+    if data_args.train_dir is not None:
+        folders = {"train": data_args.train_dir, "validation": data_args.validation_dir, "test": data_args.test_dir}
+        folders = {split: folder for split, folder in folders.items() if folder is not None}
+        for split, folder in folders.items():
+            if not Path(folder).is_dir() or not any(path.is_file() for path in Path(folder).rglob("*")):
+                raise InputError(f"No images found in --{split}_dir {folder}: {IMAGEFOLDER_LAYOUT}.")
+        data_files = {split: str(Path(folder) / "**") for split, folder in folders.items()}
+        try:
+            return load_dataset("imagefolder", data_files=data_files, cache_dir=cache_dir, streaming=data_args.streaming)
+        except (FileNotFoundError, datasets.exceptions.DataFilesNotFoundError) as error:
+            raise InputError(f"No images found in {', '.join(folders.values())} ({error}): {IMAGEFOLDER_LAYOUT}.") \
+                from error
+    if data_args.validation_dir or data_args.test_dir:
+        raise InputError("--validation_dir and --test_dir need --train_dir.")
+
+    name = data_args.dataset_name or "fashion_mnist"
+    idx_dir = data_fashion_mnist.DEFAULT_DIR if name == "fashion_mnist" else name
+    if name == "fashion_mnist" or data_fashion_mnist.is_idx_dir(idx_dir):
+        try:
+            dataset = data_fashion_mnist.load_fashion_mnist(idx_dir, cache_dir)
+        except FileNotFoundError as error:
+            raise InputError(str(error)) from error
+        if data_args.streaming:
+            return IterableDatasetDict({split: part.to_iterable_dataset() for split, part in dataset.items()})
+        return dataset
+    return load_dataset(name, data_args.dataset_config_name, cache_dir=cache_dir, streaming=data_args.streaming)
+
+
+def check_columns(dataset, data_args):
+    """The class names, after checking every split has an Image column and the same ClassLabel column."""
+    image_column, label_column = data_args.image_column_name, data_args.label_column_name
+    label_names = None
+    for split, part in dataset.items():
+        features = part.features
+        if features is None:
+            raise InputError(f"The {split} split does not declare its features (columns and types): cast them with "
+                             "dataset.cast(Features({...})) or load the data without --streaming.")
+        columns = ", ".join(f"{name} ({type(kind).__name__})" for name, kind in features.items())
+        for option, column in (("image", image_column), ("label", label_column)):
+            if column not in features:
+                raise InputError(f"The {split} split has no column {column!r} (its columns: {columns}): name the "
+                                 f"{option} column with --{option}_column_name.")
+        if not isinstance(features[image_column], Image):
+            raise InputError(f"Column {image_column!r} holds {features[image_column]}, not images: pass the image "
+                             "column with --image_column_name, or cast it with dataset.cast_column(name, Image()).")
+        if not isinstance(features[label_column], ClassLabel):
+            raise InputError(
+                f"Column {label_column!r} holds {features[label_column]}, not a ClassLabel, so the class names are "
+                f"unknown: encode it with dataset.class_encode_column({label_column!r}) (or cast it to "
+                "ClassLabel(names=[...])), use the imagefolder layout (one sub-folder per class), or pass the right "
+                "column with --label_column_name.")
+        names = features[label_column].names
+        if label_names is not None and names != label_names:
+            raise InputError(f"The {split} split's classes {names} differ from the train split's {label_names}: "
+                             "every split needs the same ClassLabel.")
+        label_names = names
+    return label_names
+
+
+def hold_out_validation(train, data_args, seed):
+    """Split a validation set off the training data: --train_val_split of it, stratified by class when possible
+    (--streaming: the first --max_eval_samples examples, default 1000)."""
+    if data_args.streaming:
+        count = data_args.max_eval_samples or 1000
+        return train.skip(count), train.take(count)
+    if len(train) < 2:
+        raise InputError(f"The train split has {len(train)} example(s): too few to hold out a validation split. Add "
+                         "images, or give a validation split (--validation_dir).")
+    split = dict(test_size=data_args.train_val_split, seed=seed)
+    try:
+        parts = train.train_test_split(stratify_by_column=data_args.label_column_name, **split)
+    except ValueError:  # a class too rare to stratify (fewer than 2 examples, or fewer than classes held out)
+        parts = train.train_test_split(**split)
+    return parts["train"], parts["test"]
+
+
+def take(part, count):
+    return part.take(count) if isinstance(part, datasets.IterableDataset) else part.select(range(min(count, len(part))))
+
+
+def first_image_size(part, image_column):
+    """(height, width) of the split's first image."""
+    first = next(iter(part.cast_column(image_column, Image(decode=False))))
+    return decode_image(first[image_column], None).size[::-1]
+
+
+def is_fashion_mnist(data_args):
+    """Whether the data is the built-in Fashion-MNIST (the default, or a folder of its IDX files)."""
+    name = data_args.dataset_name or "fashion_mnist"
+    return data_args.train_dir is None and (name == "fashion_mnist" or data_fashion_mnist.is_idx_dir(name))
+
+
+def describe_data(data_args):
+    """(name, Hub id or None) of the data, for the model card."""
+    if data_args.train_dir is not None:
+        return f"the images in {Path(data_args.train_dir).name}", None
+    if is_fashion_mnist(data_args):
+        return "Fashion-MNIST", "zalando-datasets/fashion_mnist"
+    name = data_args.dataset_name
+    return name, None if Path(name).exists() else name
+
+
+# transforms
+
+
+def decode_image(value, mode):
+    """A PIL image from a `datasets.Image(decode=False)` value ({"bytes", "path"}), converted to `mode` ("RGB"
+    composites transparency on white, as the image processor does; None keeps the image's own mode)."""
+    try:
+        image = PIL.Image.open(io.BytesIO(value["bytes"]) if value.get("bytes") else value["path"])
+        image.load()
+    except Exception as error:  # PIL raises OSError, SyntaxError, ValueError, zlib and struct errors for bad files
+        where = value.get("path") or f"an embedded image of {len(value.get('bytes') or b'')} bytes"
+        raise InputError(f"Cannot read image {where} ({type(error).__name__}: {error}): delete or replace that file "
+                         "(or drop its row) and run again.") from error
+    if mode == "RGB":
+        return PIL.Image.fromarray(convert_to_rgb(image, return_numpy=True))
+    return image if mode is None else image.convert(mode)
+
+
+def random_resized_crop_box(width, height, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """torchvision's RandomResizedCrop box (left, top, right, bottom): a random area fraction and aspect ratio."""
+    area, log_ratio = width * height, (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target_area = area * torch.empty(1).uniform_(*scale).item()
+        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        crop_w, crop_h = round(math.sqrt(target_area * aspect)), round(math.sqrt(target_area / aspect))
+        if 0 < crop_w <= width and 0 < crop_h <= height:
+            top = torch.randint(0, height - crop_h + 1, ()).item()
+            left = torch.randint(0, width - crop_w + 1, ()).item()
+            return left, top, left + crop_w, top + crop_h
+    # fall back to the central crop with the aspect ratio clamped to `ratio`
+    crop_w, crop_h = width, height
+    if width / height < ratio[0]:
+        crop_h = round(width / ratio[0])
+    elif width / height > ratio[1]:
+        crop_w = round(height * ratio[1])
+    left, top = (width - crop_w) // 2, (height - crop_h) // 2
+    return left, top, left + crop_w, top + crop_h
+
+
+def resolve_augmentation(data_args, from_scratch, image_size):
+    """Make --augmentation auto, --crop_padding and --horizontal_flip concrete for this run (in `data_args`).
+
+    auto: from scratch, a small translation (pad_crop with 1/28 of the side, ±1 pixel at 28x28), which a short run
+    learns through and which costs no class its identity; when fine-tuning, pad_crop (1/8 of the side) up to
+    SMALL_IMAGE pixels and resized_crop above. Flips only where they are known to keep the label: the built-in
+    Fashion-MNIST, or when --horizontal_flip true asks (digits, text and arrows change class in a mirror)."""
+    side = min(pair(image_size))
+    if data_args.augmentation == "auto":
+        data_args.augmentation = "pad_crop" if from_scratch or side <= SMALL_IMAGE else "resized_crop"
+    if data_args.crop_padding is None:
+        data_args.crop_padding = max(1, round(side / 28) if from_scratch else side // 8)
+    if data_args.horizontal_flip is None:
+        data_args.horizontal_flip = is_fashion_mnist(data_args)
+    return data_args
+
+
+class ImageTransform:
+    """Decode a batch of images and convert them to the model's mode; then normalise them with the saved image
+    processor, exactly as `pipeline` will (evaluation), or augment and normalise them (training).
+
+    Runs lazily on each batch as it is read (`with_transform`). The pixel work is numpy: on a small CPU, torch's
+    multi-threaded kernels stall on tiny tensors while training holds the cores. Random numbers come from torch, so
+    Trainer's seed and its checkpoints (which save the RNG state) cover the augmentation."""
+
+    def __init__(self, processor, config, data_args, train):
+        self.processor = processor
+        self.image_column, self.label_column = data_args.image_column_name, data_args.label_column_name
+        self.mode = "L" if config.num_channels == 1 else "RGB"
+        self.height, self.width = pair(config.image_size)
+        self.train = train
+        self.augmentation = data_args.augmentation
+        if self.augmentation == "auto":
+            self.augmentation = "pad_crop" if max(self.height, self.width) <= SMALL_IMAGE else "resized_crop"
+        self.flip = bool(data_args.horizontal_flip) and self.augmentation != "none"
+        self.padding = data_args.crop_padding or max(1, min(self.height, self.width) // 8)
+        self.mean = np.array(processor.image_mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        self.std = np.array(processor.image_std, dtype=np.float32).reshape(1, -1, 1, 1)
+        self.resample = PIL.Image.Resampling(processor.resample)
+
+    def __call__(self, batch):
+        images = [decode_image(value, self.mode) for value in batch[self.image_column]]
+        if self.train:
+            pixel_values = self.augment(images)
+        else:
+            pixel_values = np.stack(self.processor(images, return_tensors="np")["pixel_values"])
+        return {"pixel_values": pixel_values, "labels": np.asarray(batch[self.label_column])}
+
+    def augment(self, images):
+        """(batch, channels, height, width) float32: random crop (resized, or padded, or none) and flip, then
+        normalised."""
+        size, count = (self.width, self.height), len(images)
+        if self.augmentation == "resized_crop":
+            images = [image.resize(size, self.resample, box=random_resized_crop_box(*image.size)) for image in images]
+        else:
+            images = [image if image.size == size else image.resize(size, self.resample) for image in images]
+        pixels = np.stack([np.asarray(image) for image in images])
+        pixels = pixels.reshape(*pixels.shape[:3], -1)  # (b, h, w, c), also for grayscale
+        if self.augmentation == "pad_crop":  # zero padding, then one random window per image: a random shift
+            pad = self.padding
+            padded = np.pad(pixels, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+            tops, lefts = torch.randint(0, 2 * pad + 1, (2, count)).numpy()
+            rows = tops[:, None] + np.arange(self.height)
+            columns = lefts[:, None] + np.arange(self.width)
+            pixels = padded[np.arange(count)[:, None, None], rows[:, :, None], columns[:, None, :]]
+        if self.flip:
+            flipped = (torch.rand(count) < 0.5).numpy()
+            pixels[flipped] = pixels[flipped, :, ::-1]
+        pixels = pixels.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(self.processor.rescale_factor)
+        return (pixels - self.mean) / self.std
+
+
+def with_transform(part, transform, batch_size):
+    """Apply `transform` lazily: on each batch as it is read (map-style) or as it streams (iterable)."""
+    part = part.cast_column(transform.image_column, Image(decode=False))  # decode_image reports broken files
+    if isinstance(part, datasets.IterableDataset):
+        return part.map(transform, batched=True, batch_size=batch_size, remove_columns=list(part.features))
+    return part.with_transform(transform)
+
+
+def collate(examples):
+    return {
+        "pixel_values": torch.from_numpy(np.stack([example["pixel_values"] for example in examples])),
+        "labels": torch.from_numpy(np.stack([example["labels"] for example in examples])),
+    }

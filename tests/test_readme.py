@@ -1,0 +1,247 @@
+"""The README's commands and code work as written: every command's flags exist, and every Python block that needs no
+Hub download runs (on a tiny model where the README's is heavy) and does what the README says it does."""
+
+import ast
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import textwrap
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import train_hf
+import vit_simple
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+FIRST_COMMANDS = [
+    "bash setup.sh && .venv/bin/python train_hf.py",
+    "bash setup.sh && .venv/bin/python -m pytest -q",
+]
+
+
+def fenced_blocks(language):
+    return re.findall(rf"^```{language}\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+
+
+def bash_commands():
+    """Every command line of the README's bash blocks, continuation lines joined, comments and placeholders
+    (`<hub data set>`) replaced, as argument lists."""
+    commands = []
+    for block in fenced_blocks("bash"):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(re.sub(r"<[^>]+>", "dummy", line), comments=True)
+            if words:
+                commands.append(words)
+    return commands
+
+
+def script_runs(script):
+    """(command text, arguments) for each README command that runs `.venv/bin/python <script>`, also after `&&`."""
+    runs = []
+    for words in bash_commands():
+        for start in range(len(words) - 1):
+            if words[start] == ".venv/bin/python" and words[start + 1] == script:
+                arguments = words[start + 2:]
+                arguments = arguments[:arguments.index("&&")] if "&&" in arguments else arguments
+                runs.append((shlex.join(words), arguments))
+    return runs
+
+
+def flags(arguments):
+    """The --options of an argument list, up to a bare `--` (what follows it belongs to another script)."""
+    arguments = arguments[:arguments.index("--")] if "--" in arguments else arguments
+    return [word.split("=")[0] for word in arguments if word.startswith("--")]
+
+
+TRAIN_RUNS = script_runs("train_hf.py")
+OTHER_SCRIPTS = sorted({words[i + 1] for words in bash_commands() for i in range(len(words) - 1)
+                        if words[i] == ".venv/bin/python" and (words[i + 1].startswith("benchmarks/")
+                                                              or words[i + 1] == "convert_vit_weights.py")})
+
+
+def test_readme_is_a_short_door_that_opens_with_the_two_commands():
+    assert len(README.splitlines()) <= 250
+    first_block = re.search(r"^```(\w*)\n(.*?)^```", README, flags=re.MULTILINE | re.DOTALL)
+    assert first_block.group(1) == "bash"
+    commands = [line.split("#")[0].strip() for line in first_block.group(2).splitlines()]
+    assert commands == FIRST_COMMANDS
+
+
+def test_readme_shows_train_hf_and_the_other_scripts():
+    commands = [text for text, _ in TRAIN_RUNS]
+    assert ".venv/bin/python train_hf.py" in [text.split(" && ")[-1] for text in commands]  # the first command
+    assert len(commands) >= 10, commands
+    assert {"convert_vit_weights.py", "benchmarks/bench_vit.py"} <= set(OTHER_SCRIPTS)
+
+
+@pytest.mark.parametrize("command, arguments", TRAIN_RUNS, ids=[text[-60:] for text, _ in TRAIN_RUNS])
+def test_readme_train_hf_command_parses_with_its_options_spelled_in_full(command, arguments, tmp_path):
+    parsed = train_hf.parse_arguments(arguments + ["--output_dir", str(tmp_path)])
+    options = {field.name for arguments_class in parsed for field in fields(arguments_class)}
+    # argparse accepts abbreviations; the README must use the full names, which the options keep
+    assert [flag for flag in flags(arguments) if flag[2:] not in options] == []
+
+
+@pytest.fixture(scope="module")
+def help_texts():
+    """Each script's --help, the scripts run side by side."""
+    runs = {script: subprocess.Popen([sys.executable, script, "--help"], cwd=REPO, text=True,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for script in OTHER_SCRIPTS}
+    texts = {}
+    for script, run in runs.items():
+        output, _ = run.communicate(timeout=120)
+        assert run.returncode == 0, f"{script} --help failed:\n{output}"
+        texts[script] = output
+    return texts
+
+
+@pytest.mark.parametrize("script", OTHER_SCRIPTS)
+def test_readme_script_exists_and_accepts_every_flag_the_readme_gives_it(script, help_texts):
+    assert (REPO / script).is_file()
+    used = {flag for _, arguments in script_runs(script) for flag in flags(arguments)}
+    assert used, f"no README command gives {script} a flag"
+    unknown = sorted(flag for flag in used if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_texts[script]))
+    assert unknown == [], f"{script} --help lists none of {unknown}"
+
+
+# The README's Python blocks, each found by a line of it, with what the test changes so that it runs offline and
+# fast, and what it then checks. "{tiny}" stands for a tiny saved model: 32x32 RGB images, 8x8 patches, width 32,
+# two blocks, labels shirt and shoe.
+TINY_SIZES = "image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64"
+PYTHON_BLOCKS = {
+    "remote code and pipeline": dict(
+        found_by='pipeline("image-classification", model="path/or/hub-id", trust_remote_code=True)',
+        replace={"path/or/hub-id": "{tiny}"},  # cat.png is a generated 40x30 image in the working folder
+        check="""
+            result = {"module": type(model).__module__, "labels": sorted(p["label"] for p in classify("cat.png"))}
+        """),
+    "import vit_simple": dict(
+        found_by='from_pretrained("path/to/folder")',
+        replace={"path/to/folder": "{tiny}"},
+        check="""
+            result = {"module": type(model).__module__, "labels": sorted(model.config.id2label.values())}
+        """),
+    "build from scratch": dict(
+        found_by='model.save_pretrained("my-vit")',
+        replace={"image_size=224, patch_size=16, dim=384, depth=12, heads=6, mlp_dim=1536": TINY_SIZES},
+        check="""
+            import json, os
+            saved = json.load(open("my-vit/config.json"))
+            result = {"files": sorted(os.listdir("my-vit")), "auto_map": sorted(saved["auto_map"]),
+                      "labels": sorted(saved["id2label"].values()),
+                      "processor_size": json.load(open("my-vit/preprocessor_config.json"))["size"]}
+        """),
+    "another image size": dict(
+        found_by='from_pretrained("vit-simple-b16", image_size=384',
+        replace={"vit-simple-b16": "{tiny}", "image_size=384": "image_size=64"},
+        check="""
+            import torch
+            with torch.no_grad():  # no interpolate_pos_encoding: the positions themselves were resampled
+                logits = model(torch.randn(1, 3, 64, 64)).logits
+            result = {"image_size": model.config.image_size, "logits": list(logits.shape)}
+        """),
+    # converts google/vit-base-patch16-224 from the Hub: only its imports and its call's arguments are checked
+    "convert from Python": dict(found_by="from convert_vit_weights import", hub=True),
+}
+
+DRIVER = textwrap.dedent(
+    """
+    import ast, inspect, json, sys, traceback
+    results = {}
+    for name, block in json.load(open(sys.argv[1])).items():
+        namespace = {"__name__": "__main__"}
+        try:
+            if block["hub"]:  # run the imports, then bind each call's literal arguments to the called signature
+                tree = ast.parse(block["code"])
+                exec(compile(ast.Module([n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))], []),
+                             name, "exec"), namespace)
+                calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+                for call in calls:
+                    inspect.signature(namespace[call.func.id]).bind(
+                        *[ast.literal_eval(a) for a in call.args],
+                        **{k.arg: ast.literal_eval(k.value) for k in call.keywords})
+                namespace["result"] = {"calls": sorted(call.func.id for call in calls)}
+            else:
+                exec(block["code"], namespace)
+                exec(block["check"], namespace)
+            results[name] = {"result": namespace["result"]}
+        except Exception:
+            results[name] = {"error": traceback.format_exc()}
+    json.dump(results, open(sys.argv[2], "w"))
+    """)
+
+
+@pytest.fixture(scope="module")
+def python_block_results(tmp_path_factory):
+    """Run the README's Python blocks in one fresh interpreter, in README order, each in its own namespace, in an
+    empty working folder: the remote-code block runs before anything imports vit_simple there."""
+    work = tmp_path_factory.mktemp("readme")
+    config = vit_simple.ViTSimpleConfig(image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64,
+                                        id2label={0: "shirt", 1: "shoe"})
+    vit_simple.ViTSimpleForImageClassification(config).save_pretrained(work / "tiny")
+    vit_simple.image_processor_for(config).save_pretrained(work / "tiny")
+    Image.new("RGB", (40, 30), (200, 30, 90)).save(work / "cat.png")
+
+    blocks = {}
+    readme_blocks = fenced_blocks("python")
+    for code in readme_blocks:
+        names = [name for name, spec in PYTHON_BLOCKS.items() if spec["found_by"] in code]
+        assert len(names) == 1, f"a README Python block this test does not know (or knows twice):\n{code}"
+        spec = PYTHON_BLOCKS[names[0]]
+        for old, new in spec.get("replace", {}).items():
+            assert old in code, f"the README's {names[0]!r} block no longer holds {old!r}: update this test"
+            code = code.replace(old, new.format(tiny=work / "tiny"))
+        blocks[names[0]] = {"code": code, "check": textwrap.dedent(spec.get("check", "")), "hub": spec.get("hub", False)}
+    assert sorted(blocks) == sorted(PYTHON_BLOCKS), "a README Python block is gone: update this test"
+    (work / "blocks.json").write_text(json.dumps(blocks))
+    (work / "driver.py").write_text(DRIVER)
+
+    environment = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(work / "modules"),
+                       OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "driver.py", "blocks.json", "results.json"], cwd=work, env=environment,
+                         text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return json.loads((work / "results.json").read_text())
+
+
+def block_result(results, name):
+    assert "error" not in results[name], f"the README's {name!r} block failed:\n{results[name].get('error')}"
+    return results[name]["result"]
+
+
+def test_readme_loads_a_saved_folder_by_remote_code_and_classifies_an_image_with_its_labels(python_block_results):
+    result = block_result(python_block_results, "remote code and pipeline")
+    assert result["module"].startswith("transformers_modules")  # the folder's own .py files, not this repo's
+    assert result["labels"] == ["shirt", "shoe"]
+
+
+def test_readme_import_vit_simple_loads_a_saved_folder_without_remote_code(python_block_results):
+    result = block_result(python_block_results, "import vit_simple")
+    assert result["module"] == "modeling_vit_simple"
+    assert result["labels"] == ["shirt", "shoe"]
+
+
+def test_readme_model_built_from_scratch_saves_a_complete_hub_folder(python_block_results):
+    result = block_result(python_block_results, "build from scratch")
+    assert {"config.json", "model.safetensors", "configuration_vit_simple.py", "modeling_vit_simple.py",
+            "preprocessor_config.json"} <= set(result["files"])
+    assert result["auto_map"] == ["AutoConfig", "AutoModel", "AutoModelForImageClassification"]
+    assert result["labels"] == ["cat", "dog"]
+    assert result["processor_size"] == {"height": 32, "width": 32}
+
+
+def test_readme_saved_model_loads_at_another_image_size_and_runs_there(python_block_results):
+    result = block_result(python_block_results, "another image size")
+    assert result == {"image_size": 64, "logits": [1, 2]}
+
+
+def test_readme_conversion_from_python_names_functions_that_take_those_arguments(python_block_results):
+    result = block_result(python_block_results, "convert from Python")
+    assert result["calls"] == ["convert_vit_weights"]

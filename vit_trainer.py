@@ -1,0 +1,236 @@
+"""The Trainer side of train_hf.py: `ViTSimpleTrainer` (weight decay by the model's `no_weight_decay()`, Muon for
+the blocks' weight matrices), the metrics, and a throughput callback."""
+
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import evaluate
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers import Trainer, TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+EMA_FILE = "ema.safetensors"  # the weight average, inside each checkpoint folder
+
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"  # evaluate modules shipped with the repo, loaded by path
+
+
+def metrics_function(num_labels):
+    """Trainer's compute_metrics: accuracy, macro F1 and (over 5 classes) top-5 accuracy, from ./metrics."""
+    load = lambda name: evaluate.load(str(METRICS_DIR / name), keep_in_memory=True)  # noqa: E731
+    accuracy, f1, top_k = load("accuracy"), load("f1"), load("top_k_accuracy")
+
+    def compute_metrics(eval_prediction):
+        logits, references = eval_prediction.predictions, eval_prediction.label_ids
+        predictions = logits.argmax(-1)
+        results = accuracy.compute(predictions=predictions, references=references)
+        results["macro_f1"] = f1.compute(predictions=predictions, references=references, num_labels=num_labels)["f1"]
+        if num_labels > 5:
+            results.update(top_k.compute(predictions=logits, references=references, k=5))
+        return results
+
+    return compute_metrics
+
+
+def block_matrix_names(model):
+    """The parameters Muon takes: the 2-D weight matrices inside the transformer blocks (qkv, output projection,
+    MLP). The patch embedding, the head, norms, biases, CLS token and positions stay with AdamW, as Muon's authors
+    advise for the input and output layers."""
+    return [name for name, param in model.named_parameters()
+            if param.dim() == 2 and param.requires_grad and ".layers." in f".{name}"]
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """`torch.optim.Muon` on some parameters and AdamW on the rest, stepped together as one optimizer, so that
+    Trainer's learning-rate schedule (which scales every param group), checkpoints and resume see one object. The
+    AdamW groups come first: Trainer logs the first group's learning rate."""
+
+    def __init__(self, adamw, muon):
+        self.adamw, self.muon = adamw, muon
+        super().__init__(adamw.param_groups + muon.param_groups, {})  # the same group dicts: a schedule reaches both
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.adamw.step()
+        self.muon.step()
+        return loss
+
+    def zero_grad(self, set_to_none=True):
+        self.adamw.zero_grad(set_to_none)
+        self.muon.zero_grad(set_to_none)
+
+    def state_dict(self):
+        return {"adamw": self.adamw.state_dict(), "muon": self.muon.state_dict()}
+
+    def load_state_dict(self, state_dict):
+        self.adamw.load_state_dict(state_dict["adamw"])
+        self.muon.load_state_dict(state_dict["muon"])
+
+
+class ViTSimpleTrainer(Trainer):
+    """Trainer that decays only what the model's `no_weight_decay()` allows, can give the blocks' weight matrices to
+    Muon (`muon_learning_rate`: set for Muon, None for AdamW alone), and leaves README.md to train_hf.py."""
+
+    def __init__(self, *args, muon_learning_rate=None, ema_decay=None, **kwargs):
+        self.muon_learning_rate = muon_learning_rate
+        super().__init__(*args, **kwargs)
+        self.weight_average = WeightAverage(ema_decay) if ema_decay else None
+        if self.weight_average is not None:
+            self.add_callback(self.weight_average)
+
+    def evaluate(self, *args, **kwargs):
+        """During training, evaluate the weight average (with --ema_decay): the model that will be saved."""
+        if self.weight_average is None:
+            return super().evaluate(*args, **kwargs)
+        with self.weight_average.swapped_in(self.model):
+            return super().evaluate(*args, **kwargs)
+
+    def get_decay_parameter_names(self, model):
+        no_decay = getattr(self.accelerator.unwrap_model(model), "no_weight_decay", None)
+        if no_decay is None:  # not a vit-simple model: Trainer's rule (no decay on biases and norms)
+            return super().get_decay_parameter_names(model)
+        skip = no_decay()
+        # wrappers (DDP, FSDP, torch.compile) only prefix the names
+        return [name for name, _ in model.named_parameters()
+                if not any(name == s or name.endswith("." + s) for s in skip)]
+
+    def create_optimizer(self, model=None):
+        if self.muon_learning_rate is None or self.optimizer is not None:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        matrices = set(block_matrix_names(model))
+        if not matrices:  # nothing for Muon (e.g. a frozen backbone): AdamW alone
+            return super().create_optimizer(model)
+        decay = set(self.get_decay_parameter_names(model))
+        rest = [(name, param) for name, param in model.named_parameters()
+                if param.requires_grad and name not in matrices]
+        adamw_cls, adamw_kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        adamw = adamw_cls([
+            {"params": [p for n, p in rest if n in decay], "weight_decay": self.args.weight_decay},
+            {"params": [p for n, p in rest if n not in decay], "weight_decay": 0.0},
+        ], **adamw_kwargs)
+        # match_rms_adamw scales each update to AdamW's typical size, so AdamW's weight decay carries over
+        muon = torch.optim.Muon([p for n, p in model.named_parameters() if n in matrices], lr=self.muon_learning_rate,
+                                weight_decay=self.args.weight_decay, adjust_lr_fn="match_rms_adamw")
+        self.optimizer = MuonWithAdamW(adamw, muon)
+        return self.optimizer
+
+    @torch.no_grad()
+    def predict_views(self, dataset, views, black):
+        """Test-time augmentation: the class probabilities averaged over `views` of each image ((flip, dy, dx):
+        a left-right flip, then a shift by dy, dx pixels with black coming in), and the labels. `black` is a black
+        pixel after normalisation, one value per channel."""
+        model = self.model.eval()  # each process takes its shard of the batches; no DDP wrapper needed without grads
+        black = torch.tensor(black, dtype=torch.float32).view(1, -1, 1, 1)
+        all_probs, all_labels = [], []
+        for batch in self.get_test_dataloader(dataset):
+            pixels, labels = batch["pixel_values"], batch["labels"]
+            probs = 0
+            for flip, dy, dx in views:
+                view = shifted(pixels.flip(-1) if flip else pixels, dy, dx, black.to(pixels.device))
+                with self.autocast_smart_context_manager():
+                    probs = probs + model(pixel_values=view).logits.float().softmax(-1)
+            probs, labels = self.accelerator.gather_for_metrics((probs / len(views), labels))
+            all_probs.append(probs.cpu())
+            all_labels.append(labels.cpu())
+        return torch.cat(all_probs), torch.cat(all_labels)
+
+    def create_model_card(self, *args, **kwargs):
+        """The script writes README.md itself (test results, usage); keep push_to_hub() from replacing it."""
+
+
+class WeightAverage(TrainerCallback):
+    """An exponential moving average of the weights, updated after every optimizer step with the decay warming up
+    as timm's ModelEmaV3 does (min(decay, (1 + step) / (10 + step))). It is saved in each checkpoint and restored on
+    resume; evaluation during training sees it (`swapped_in`), and at the end of training it replaces the weights,
+    so the saved model is the average."""
+
+    def __init__(self, decay):
+        self.decay, self.average, self.names = decay, None, None
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        self.names = [name for name, param in model.named_parameters()]
+        self.average = [param.detach().clone() for param in model.parameters()]
+        if args.resume_from_checkpoint and state.global_step > 0:
+            saved = Path(args.resume_from_checkpoint) / EMA_FILE
+            if not saved.is_file():
+                raise FileNotFoundError(f"{saved} is missing: this checkpoint was written without --ema_decay; resume "
+                                        "it without --ema_decay (or with --ema_decay 0).")
+            weights = load_file(saved)
+            self.average = [weights[name].to(param.device) for name, param in zip(self.names, model.parameters())]
+
+    @torch.no_grad()
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        decay = min(self.decay, (1 + state.global_step) / (10 + state.global_step))
+        torch._foreach_lerp_(self.average, [param.detach() for param in model.parameters()], 1 - decay)
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if folder.is_dir() and state.is_world_process_zero:
+            save_file({name: t.contiguous().cpu() for name, t in zip(self.names, self.average)},
+                      os.fspath(folder / EMA_FILE))
+
+    @torch.no_grad()
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        for param, average in zip(model.parameters(), self.average):
+            param.copy_(average)
+        self.average = None  # the model is the average from now on
+
+    @contextmanager
+    def swapped_in(self, model):
+        if self.average is None:
+            yield
+            return
+        saved = [param.detach().clone() for param in model.parameters()]
+        with torch.no_grad():
+            torch._foreach_copy_([param.data for param in model.parameters()], self.average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                torch._foreach_copy_([param.data for param in model.parameters()], saved)
+
+
+def shifted(pixels, dy, dx, fill):
+    """`pixels` (b, c, h, w) moved down by dy and right by dx pixels (negative: up, left), `fill` coming in."""
+    if dy == dx == 0:
+        return pixels
+    height, width = pixels.shape[-2:]
+    pad = max(abs(dy), abs(dx))
+    padded = F.pad(pixels - fill, (pad, pad, pad, pad)) + fill
+    return padded[..., pad - dy : pad - dy + height, pad - dx : pad - dx + width]
+
+
+def tta_views(flip, shift=1):
+    """The image, its shifts by `shift` pixels along each axis, and (with `flip`) its mirror image."""
+    views = [(False, 0, 0), (False, shift, 0), (False, -shift, 0), (False, 0, shift), (False, 0, -shift)]
+    return views + [(True, 0, 0)] if flip else views
+
+
+class TrainingThroughput(TrainerCallback):
+    """Seconds spent in training steps, data loading included; evaluation and checkpointing left out."""
+
+    def __init__(self):
+        self.seconds, self.steps, self.since = 0.0, 0, None
+
+    def restart(self, *args, **kwargs):
+        self.since = time.perf_counter()
+
+    on_epoch_begin = on_evaluate = on_save = restart
+
+    def on_step_end(self, args, state, control, **kwargs):
+        now = time.perf_counter()
+        self.seconds += now - self.since
+        self.steps += 1
+        self.since = now
+
+    def images_per_second(self, args):
+        images = self.steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+        return images / self.seconds if self.seconds else float("nan")
