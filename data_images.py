@@ -12,6 +12,8 @@ import numpy as np
 import PIL.Image
 import torch
 from datasets import ClassLabel, Image, IterableDatasetDict, load_dataset
+from datasets.exceptions import DatasetNotFoundError
+from huggingface_hub.errors import OfflineModeIsEnabled
 from transformers.image_transforms import convert_to_rgb
 
 import data_fashion_mnist
@@ -67,6 +69,7 @@ def load_splits(data_args, cache_dir):
         for split, folder in folders.items():
             if not Path(folder).is_dir() or not any(path.is_file() for path in Path(folder).rglob("*")):
                 raise InputError(f"No images found in --{split}_dir {folder}: {IMAGEFOLDER_LAYOUT}.")
+        check_class_folders(Path(data_args.train_dir))
         data_files = {split: str(Path(folder) / "**") for split, folder in folders.items()}
         try:
             return load_dataset("imagefolder", data_files=data_files, cache_dir=cache_dir, streaming=data_args.streaming)
@@ -86,7 +89,45 @@ def load_splits(data_args, cache_dir):
         if data_args.streaming:
             return IterableDatasetDict({split: part.to_iterable_dataset() for split, part in dataset.items()})
         return dataset
-    return load_dataset(name, data_args.dataset_config_name, cache_dir=cache_dir, streaming=data_args.streaming)
+    return load_named_dataset(name, data_args, cache_dir)
+
+
+def check_class_folders(folder):
+    """Refuse a training folder without two class sub-folders (imagefolder then gives no label column), unless a
+    metadata file names the labels."""
+    if any(folder.glob("metadata.*")):
+        return
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and any(f.is_file() for f in p.rglob("*")))
+    if len(classes) < 2:
+        found = f"only the sub-folder {classes[0]!r}" if classes else "no sub-folder, only loose files"
+        raise InputError(f"--train_dir {folder} holds {found}: classification needs at least two classes, the "
+                         f"images of each in a sub-folder named after it (e.g. {folder}/cat/1.jpg, "
+                         f"{folder}/dog/2.jpg).")
+
+
+def load_named_dataset(name, data_args, cache_dir):
+    """--dataset_name: a folder saved with save_to_disk, a local data set folder or file, or a Hub data set."""
+    path = Path(name).expanduser()
+    if (path / "dataset_dict.json").is_file() or (path / "state.json").is_file():
+        dataset = datasets.load_from_disk(str(path))
+        if isinstance(dataset, datasets.Dataset):  # a single split saved alone is the training data
+            dataset = datasets.DatasetDict({"train": dataset})
+        if data_args.streaming:
+            return IterableDatasetDict({split: part.to_iterable_dataset() for split, part in dataset.items()})
+        return dataset
+    if not path.exists() and (name.startswith(("/", ".", "~")) or (len(path.parts) > 1 and path.parent.is_dir())):
+        raise InputError(f"--dataset_name {name}: no such file or folder. Give an existing data set folder (or one "
+                         "saved with dataset.save_to_disk), a folder of images with --train_dir, or a Hub data set "
+                         "id such as 'beans'.")
+    try:
+        return load_dataset(name, data_args.dataset_config_name, cache_dir=cache_dir, streaming=data_args.streaming)
+    except (ConnectionError, OfflineModeIsEnabled) as error:
+        raise InputError(f"--dataset_name {name}: the Hugging Face Hub could not be reached (offline, or no network) "
+                         "and no copy is cached. Use a local copy instead: a folder of images with --train_dir (one "
+                         "sub-folder per class), a folder saved with dataset.save_to_disk as --dataset_name, or the "
+                         "built-in Fashion-MNIST (leave out --dataset_name).") from error
+    except DatasetNotFoundError as error:
+        raise InputError(f"--dataset_name {name}: no such data set on the Hub or on disk ({error}).") from error
 
 
 def check_columns(dataset, data_args):
@@ -181,16 +222,17 @@ def decode_image(value, mode):
     return image if mode is None else image.convert(mode)
 
 
-def random_resized_crop_box(width, height, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
-    """torchvision's RandomResizedCrop box (left, top, right, bottom): a random area fraction and aspect ratio."""
+def random_resized_crop_box(width, height, rng, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """torchvision's RandomResizedCrop box (left, top, right, bottom): a random area fraction and aspect ratio,
+    drawn from the numpy Generator `rng`."""
     area, log_ratio = width * height, (math.log(ratio[0]), math.log(ratio[1]))
     for _ in range(10):
-        target_area = area * torch.empty(1).uniform_(*scale).item()
-        aspect = math.exp(torch.empty(1).uniform_(*log_ratio).item())
+        target_area = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
         crop_w, crop_h = round(math.sqrt(target_area * aspect)), round(math.sqrt(target_area / aspect))
         if 0 < crop_w <= width and 0 < crop_h <= height:
-            top = torch.randint(0, height - crop_h + 1, ()).item()
-            left = torch.randint(0, width - crop_w + 1, ()).item()
+            top = int(rng.integers(0, height - crop_h + 1))
+            left = int(rng.integers(0, width - crop_w + 1))
             return left, top, left + crop_w, top + crop_h
     # fall back to the central crop with the aspect ratio clamped to `ratio`
     crop_w, crop_h = width, height
@@ -224,10 +266,14 @@ class ImageTransform:
     processor, exactly as `pipeline` will (evaluation), or augment and normalise them (training).
 
     Runs lazily on each batch as it is read (`with_transform`). The pixel work is numpy: on a small CPU, torch's
-    multi-threaded kernels stall on tiny tensors while training holds the cores. Random numbers come from torch, so
-    Trainer's seed and its checkpoints (which save the RNG state) cover the augmentation."""
+    multi-threaded kernels stall on tiny tensors while training holds the cores.
 
-    def __init__(self, processor, config, data_args, train):
+    Each example's augmentation is a function of (seed, epoch, example index) alone: its own numpy Generator, not a
+    global random stream. So it does not depend on which process draws it (a loader worker or the training
+    process), on batches fetched ahead, or on where a run was interrupted: a run resumed from a checkpoint in the
+    middle of an epoch augments every later example exactly as the uninterrupted run does."""
+
+    def __init__(self, processor, config, data_args, train, seed=0):
         self.processor = processor
         self.image_column, self.label_column = data_args.image_column_name, data_args.label_column_name
         self.mode = "L" if config.num_channels == 1 else "RGB"
@@ -241,21 +287,30 @@ class ImageTransform:
         self.mean = np.array(processor.image_mean, dtype=np.float32).reshape(1, -1, 1, 1)
         self.std = np.array(processor.image_std, dtype=np.float32).reshape(1, -1, 1, 1)
         self.resample = PIL.Image.Resampling(processor.resample)
+        self.seed = seed
+        self.epoch = torch.zeros((), dtype=torch.int64).share_memory_()  # seen by persistent loader workers too
 
-    def __call__(self, batch):
+    def set_epoch(self, epoch):
+        self.epoch.fill_(int(epoch))
+
+    def __call__(self, batch, indices=None):
+        """`indices`: the examples' indices in their split (default 0, 1, ...), which key their augmentation."""
         images = [decode_image(value, self.mode) for value in batch[self.image_column]]
         if self.train:
-            pixel_values = self.augment(images)
+            indices = range(len(images)) if indices is None else indices
+            epoch = int(self.epoch)
+            pixel_values = self.augment(images, [np.random.default_rng((self.seed, epoch, i)) for i in indices])
         else:
             pixel_values = np.stack(self.processor(images, return_tensors="np")["pixel_values"])
         return {"pixel_values": pixel_values, "labels": np.asarray(batch[self.label_column])}
 
-    def augment(self, images):
+    def augment(self, images, rngs):
         """(batch, channels, height, width) float32: random crop (resized, or padded, or none) and flip, then
-        normalised."""
+        normalised; each image's random numbers from its own Generator in `rngs`."""
         size, count = (self.width, self.height), len(images)
         if self.augmentation == "resized_crop":
-            images = [image.resize(size, self.resample, box=random_resized_crop_box(*image.size)) for image in images]
+            images = [image.resize(size, self.resample, box=random_resized_crop_box(*image.size, rng))
+                      for image, rng in zip(images, rngs)]
         else:
             images = [image if image.size == size else image.resize(size, self.resample) for image in images]
         pixels = np.stack([np.asarray(image) for image in images])
@@ -263,23 +318,46 @@ class ImageTransform:
         if self.augmentation == "pad_crop":  # zero padding, then one random window per image: a random shift
             pad = self.padding
             padded = np.pad(pixels, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-            tops, lefts = torch.randint(0, 2 * pad + 1, (2, count)).numpy()
+            tops, lefts = np.array([rng.integers(0, 2 * pad + 1, 2) for rng in rngs]).T
             rows = tops[:, None] + np.arange(self.height)
             columns = lefts[:, None] + np.arange(self.width)
             pixels = padded[np.arange(count)[:, None, None], rows[:, :, None], columns[:, None, :]]
         if self.flip:
-            flipped = (torch.rand(count) < 0.5).numpy()
+            flipped = np.array([rng.random() < 0.5 for rng in rngs])
             pixels[flipped] = pixels[flipped, :, ::-1]
         pixels = pixels.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(self.processor.rescale_factor)
         return (pixels - self.mean) / self.std
 
 
 def with_transform(part, transform, batch_size):
-    """Apply `transform` lazily: on each batch as it is read (map-style) or as it streams (iterable)."""
+    """Apply `transform` lazily: on each batch as it is read (map-style) or as it streams (iterable), with the
+    examples' indices."""
     part = part.cast_column(transform.image_column, Image(decode=False))  # decode_image reports broken files
     if isinstance(part, datasets.IterableDataset):
-        return part.map(transform, batched=True, batch_size=batch_size, remove_columns=list(part.features))
-    return part.with_transform(transform)
+        return part.map(transform, batched=True, batch_size=batch_size, with_indices=True,
+                        remove_columns=list(part.features))
+    return IndexedSplit(part, transform)
+
+
+class IndexedSplit(torch.utils.data.Dataset):
+    """A map-style split whose `transform` gets each batch with its examples' indices (datasets' with_transform
+    passes none), and `set_epoch`, which Trainer's loop calls through accelerate and train_hf.py at each epoch."""
+
+    def __init__(self, part, transform):
+        self.part, self.transform = part, transform
+
+    def __len__(self):
+        return len(self.part)
+
+    def set_epoch(self, epoch):
+        self.transform.set_epoch(epoch)
+
+    def __getitems__(self, indices):
+        batch = self.transform(self.part[indices], indices)
+        return [dict(zip(batch, values)) for values in zip(*batch.values())]
+
+    def __getitem__(self, index):
+        return self.__getitems__([index])[0]
 
 
 def collate(examples):

@@ -12,6 +12,7 @@ model options below plus every `TrainingArguments` option; `--help` lists them a
 """
 
 import ast
+import json
 import logging
 import os
 import re
@@ -34,7 +35,8 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, IntervalStrategy, SaveStrategy, SchedulerType
 from transformers.utils import is_torch_bf16_gpu_available
 
 import vit_simple  # registers vit-simple with the Auto classes, so saved folders load without remote code
@@ -51,7 +53,7 @@ from data_images import (
     with_transform,
 )
 from model_card import write_model_card
-from vit_trainer import TrainingThroughput, ViTSimpleTrainer, metrics_function, tta_views
+from vit_trainer import AugmentationEpoch, TrainingThroughput, ViTSimpleTrainer, metrics_function, tta_views
 
 logger = logging.getLogger(__name__)
 
@@ -224,6 +226,36 @@ def tta_accuracy(trainer, dataset, data_args):
     return (probs.argmax(-1) == labels).float().mean().item()
 
 
+CHECKPOINT_FILES = ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth", TRAINER_STATE_NAME)
+
+
+def checkpoint_to_resume(training_args):
+    """--resume_from_checkpoint as a checkpoint folder. `true` (or a run's output folder) means the latest complete
+    checkpoint in --output_dir (or that folder), as transformers' examples pick it with get_last_checkpoint; a
+    checkpoint that a kill left half-written is skipped with a warning, never loaded."""
+    wanted = training_args.resume_from_checkpoint
+    latest = wanted and wanted.lower() in ("true", "last", "latest")
+    folder = Path(training_args.output_dir if latest else wanted or ".")
+    checkpoints = sorted(folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=lambda p: int(p.name.split("-")[-1])
+                         if p.name.split("-")[-1].isdigit() else -1) if wanted and folder.is_dir() else []
+    if not latest and not checkpoints:
+        return wanted  # a checkpoint folder itself, None, or a missing folder (refused by the caller)
+    needed = CHECKPOINT_FILES + (("ema.safetensors",) if training_args.ema_decay else ())
+    for checkpoint in reversed(checkpoints):
+        missing = [name for name in needed if not (checkpoint / name).is_file()]
+        try:
+            json.loads((checkpoint / TRAINER_STATE_NAME).read_text())
+        except (OSError, ValueError):
+            missing = missing or [f"a readable {TRAINER_STATE_NAME}"]
+        if not missing:
+            logger.warning(f"Resuming from {checkpoint}, the latest complete checkpoint in {folder}.")
+            return str(checkpoint)
+        logger.warning(f"Skipping {checkpoint}: incomplete (no {', '.join(missing)}), as a kill while it was being "
+                       "written leaves it.")
+    raise InputError(f"--resume_from_checkpoint {wanted}: {folder} holds no complete checkpoint "
+                     f"({PREFIX_CHECKPOINT_DIR}-<step>) to resume from; drop the option to start afresh.")
+
+
 def uses_muon(training_args, from_scratch):
     return from_scratch if training_args.muon is None else training_args.muon
 
@@ -298,6 +330,21 @@ def scratch_config(model_args, label_names, data_image_size):
                          f"{model_args.config_overrides!r}: {error}") from error
 
 
+def checkpoint_config(name, hub):
+    """The checkpoint's config, or one line that says why it cannot be had."""
+    try:
+        return AutoConfig.from_pretrained(name, **hub)
+    except OSError as error:
+        if Path(name).exists():
+            reason = str(error).strip().splitlines()[0]
+            raise InputError(f"--model_name_or_path {name}: cannot read the checkpoint ({reason}). Give a folder "
+                             "saved by train_hf.py or save_pretrained (config.json and model.safetensors).") from error
+        raise InputError(f"--model_name_or_path {name} is no local folder, and the Hugging Face Hub could not "
+                         "supply it (offline, no network, or no such model). Give a folder saved by train_hf.py or "
+                         "save_pretrained, or download the model where the Hub is reachable "
+                         "(hf download <id> --local-dir <folder>).") from error
+
+
 def check_label_set(config, label_names, model_args):
     """Refuse to fine-tune a head trained for other classes unless --ignore_mismatched_sizes replaces it."""
     old_names = [config.id2label[i] for i in range(config.num_labels)]
@@ -327,7 +374,7 @@ def build_model(model_args, label_names, data_image_size):
                          "config (edit its config.json to change it).")
     hub = dict(trust_remote_code=model_args.trust_remote_code, revision=model_args.model_revision,
                cache_dir=model_args.cache_dir)
-    check_label_set(AutoConfig.from_pretrained(model_args.model_name_or_path, **hub), label_names, model_args)
+    check_label_set(checkpoint_config(model_args.model_name_or_path, hub), label_names, model_args)
     config = AutoConfig.from_pretrained(
         model_args.model_name_or_path, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
         label2id={name: i for i, name in enumerate(label_names)}, **hub)
@@ -372,6 +419,7 @@ def main(args=None, callbacks=()):
     setup_logging(training_args)
     if data_args.streaming and training_args.max_steps <= 0:
         raise InputError("--streaming needs --max_steps: a stream has no length to count epochs in.")
+    training_args.resume_from_checkpoint = checkpoint_to_resume(training_args)
     if training_args.resume_from_checkpoint and not Path(training_args.resume_from_checkpoint).is_dir():
         raise InputError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder: give a "
                          f"checkpoint folder, e.g. {training_args.output_dir}/checkpoint-500.")
@@ -386,8 +434,9 @@ def main(args=None, callbacks=()):
 
     from_scratch = model_args.model_name_or_path is None
     resolve_augmentation(data_args, from_scratch, model.config.image_size)
-    train = with_transform(dataset["train"], ImageTransform(processor, model.config, data_args, train=True),
-                           training_args.per_device_train_batch_size)
+    augmentation = ImageTransform(processor, model.config, data_args, train=True,
+                                  seed=training_args.data_seed or training_args.seed)
+    train = with_transform(dataset["train"], augmentation, training_args.per_device_train_batch_size)
     evaluation = {split: with_transform(dataset[split], ImageTransform(processor, model.config, data_args, train=False),
                                         training_args.per_device_eval_batch_size)
                   for split in ("validation", "test") if split in dataset}
@@ -400,7 +449,7 @@ def main(args=None, callbacks=()):
         processing_class=processor,
         data_collator=collate,
         compute_metrics=metrics_function(len(label_names)),
-        callbacks=[throughput, *callbacks],
+        callbacks=[throughput, AugmentationEpoch(augmentation), *callbacks],
         muon_learning_rate=training_args.muon_learning_rate if uses_muon(training_args, from_scratch) else None,
         ema_decay=training_args.ema_decay,
     )

@@ -1,6 +1,7 @@
 """The Trainer side of train_hf.py: `ViTSimpleTrainer` (weight decay by the model's `no_weight_decay()`, Muon for
 the blocks' weight matrices), the metrics, and a throughput callback."""
 
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -80,10 +81,10 @@ class ViTSimpleTrainer(Trainer):
 
     def __init__(self, *args, muon_learning_rate=None, ema_decay=None, **kwargs):
         self.muon_learning_rate = muon_learning_rate
-        super().__init__(*args, **kwargs)
         self.weight_average = WeightAverage(ema_decay) if ema_decay else None
-        if self.weight_average is not None:
-            self.add_callback(self.weight_average)
+        if self.weight_average is not None:  # first, so that it completes a checkpoint before other callbacks run
+            kwargs["callbacks"] = [self.weight_average, *(kwargs.get("callbacks") or [])]
+        super().__init__(*args, **kwargs)
 
     def evaluate(self, *args, **kwargs):
         """During training, evaluate the weight average (with --ema_decay): the model that will be saved."""
@@ -212,6 +213,17 @@ def tta_views(flip, shift=1):
     """The image, its shifts by `shift` pixels along each axis, and (with `flip`) its mirror image."""
     views = [(False, 0, 0), (False, shift, 0), (False, -shift, 0), (False, 0, shift), (False, 0, -shift)]
     return views + [(True, 0, 0)] if flip else views
+
+
+class AugmentationEpoch(TrainerCallback):
+    """Tell the training augmentation which epoch begins, the one a run resumes in the middle of included (where
+    accelerate's set_epoch does not reach the data set): its random numbers are keyed by (seed, epoch, index)."""
+
+    def __init__(self, augmentation):
+        self.augmentation = augmentation
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.augmentation.set_epoch(math.floor(state.epoch + 1e-6))
 
 
 class TrainingThroughput(TrainerCallback):

@@ -50,6 +50,7 @@ def setup(train_hf_args, output_dir):
     dataset, label_names = data_images.load_data(data_args, model_args.cache_dir, training_args.seed)
     image_size = data_images.first_image_size(dataset["train"], data_args.image_column_name)
     model, processor = train_hf.build_model(model_args, label_names, image_size)
+    data_images.resolve_augmentation(data_args, model_args.model_name_or_path is None, model.config.image_size)
     transform = data_images.ImageTransform(processor, model.config, data_args, train=True)
     train = data_images.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
     return model, train, training_args

@@ -56,7 +56,7 @@ def command(name, seed, args):
     run_dir = Path(args.output_dir) / f"{name}-e{args.epochs:g}-s{seed}"
     return [sys.executable, str(ROOT / "train_hf.py"), *LEVERS[name][1], "--num_train_epochs", f"{args.epochs:g}",
             "--seed", str(seed), "--save_strategy", "no", "--do_predict", str(args.test).lower(),
-            "--output_dir", str(run_dir), *args.train_hf_args], run_dir
+            "--disable_tqdm", "true", "--output_dir", str(run_dir), *args.train_hf_args], run_dir
 
 
 def main(argv=None):
@@ -70,7 +70,9 @@ def main(argv=None):
             print(f"$ {' '.join(cmd[1:])}", flush=True)
             if args.dry_run or key in done:
                 continue
-            subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+            run_dir.mkdir(parents=True, exist_ok=True)
+            with open(run_dir / "log.txt", "w") as log:
+                subprocess.run(cmd, check=True, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
             metrics = json.loads((run_dir / "all_results.json").read_text())
             done[key] = {"lever": name, "epochs": args.epochs, "seed": seed, **metrics}
             results_file.parent.mkdir(parents=True, exist_ok=True)

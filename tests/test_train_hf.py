@@ -377,10 +377,47 @@ def test_resume_after_a_kill_ends_with_the_weights_of_an_uninterrupted_run(fashi
 
     train_hf.main([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint",
                    str(tmp_path / "resumed" / "checkpoint-4")])
-    expected = load_file(tmp_path / "uninterrupted" / "model.safetensors")
-    resumed = load_file(tmp_path / "resumed" / "model.safetensors")
-    assert expected.keys() == resumed.keys()
-    assert all(torch.equal(expected[name], resumed[name]) for name in expected)
+    assert_same_weights(tmp_path / "uninterrupted", tmp_path / "resumed")
+
+
+def assert_same_weights(expected_dir, actual_dir):
+    expected, actual = load_file(expected_dir / "model.safetensors"), load_file(actual_dir / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    different = [name for name in expected if not torch.equal(expected[name], actual[name])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[0]}: max |difference| " \
+        f"{(expected[different[0]] - actual[different[0]]).abs().max().item():.3g}"
+
+
+@pytest.mark.parametrize("workers, extra", [(0, []), (1, ["--ema_decay", "0.9"])], ids=["no-worker", "worker-ema"])
+def test_a_kill_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_weights(fashion_slice, scratch, tmp_path,
+                                                                                workers, extra, caplog):
+    """4 steps an epoch and a checkpoint every 3: the kill comes after step 3, in the middle of the first epoch,
+    with the default augmentation (shifts and flips on Fashion-MNIST), dropout and loader workers or none."""
+    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--config_overrides",
+            f"{TINY},dropout=0.1", "--max_train_samples", "64", "--num_train_epochs", "2", "--seed", "7",
+            "--save_strategy", "steps", "--save_steps", "3", *FAST, "--dataloader_num_workers", str(workers), *extra]
+    train_hf.main([*args, "--output_dir", str(tmp_path / "uninterrupted")])
+
+    killed = run_script(sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, *args, "--output_dir",
+                        str(tmp_path / "resumed"))
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert [p.name for p in (tmp_path / "resumed").glob("checkpoint-*")] == ["checkpoint-3"]
+    assert json.loads((tmp_path / "resumed" / "checkpoint-3" / "trainer_state.json").read_text())["epoch"] == 0.75
+    # a later checkpoint that a kill cut short while it was being written: never loaded
+    half_written = tmp_path / "resumed" / "checkpoint-6"
+    half_written.mkdir()
+    (half_written / "model.safetensors").write_bytes(b"")
+
+    train_hf.main([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "true"])
+    assert "Skipping " in caplog.text and "checkpoint-6: incomplete" in caplog.text
+    assert "Resuming from " in caplog.text and "checkpoint-3" in caplog.text
+    assert_same_weights(tmp_path / "uninterrupted", tmp_path / "resumed")
+
+
+def test_resume_true_without_a_checkpoint_is_a_clear_error(fashion_slice, scratch, tmp_path):
+    with pytest.raises(train_hf.InputError, match="holds no complete checkpoint .* drop the option to start afresh"):
+        train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
+                       "--output_dir", str(tmp_path), "--resume_from_checkpoint", "true", *FAST])
 
 
 def free_port():
@@ -401,3 +438,44 @@ def test_two_processes_train_one_model_with_ddp(fashion_slice, scratch, tmp_path
     state = json.loads((tmp_path / "trainer_state.json").read_text())
     assert state["global_step"] == 3 and state["train_batch_size"] == 16
     assert [p.name for p in tmp_path.glob("*.safetensors")] == ["model.safetensors"]
+
+
+def one_class_folder(root):
+    for n in range(3):
+        save_image(root / "train" / "cat" / f"{n}.png", COLORS["red"], (32, 32), "RGB", seed=n)
+    return root / "train"
+
+
+@pytest.mark.parametrize("case", ["missing local data", "hub data offline", "one class folder", "hub model offline"])
+def test_a_data_source_that_fails_is_one_line_that_says_what_to_do(case, tmp_path):
+    options, expected = {
+        "missing local data": (["--dataset_name", str(tmp_path / "no" / "such" / "data")],
+                               "no such file or folder. Give an existing data set folder"),
+        "hub data offline": (["--dataset_name", "someone/some-images"],
+                             "the Hugging Face Hub could not be reached (offline, or no network) and no copy is "
+                             "cached. Use a local copy instead: a folder of images with --train_dir"),
+        "one class folder": (["--train_dir", str(one_class_folder(tmp_path))],
+                             "holds only the sub-folder 'cat': classification needs at least two classes"),
+        "hub model offline": (["--train_dir", str(make_image_folder(tmp_path / "images", per_class=2)),
+                               "--model_name_or_path", "someone/vit-simple-model"],
+                              "is no local folder, and the Hugging Face Hub could not supply it"),
+    }[case]
+    result = run_script(sys.executable, "train_hf.py", *options, "--output_dir", str(tmp_path / "out"), *FAST)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train_hf.py: error: ") and expected in last, result.stderr[-2000:]
+
+
+def test_a_data_set_saved_with_save_to_disk_loads_by_its_folder(fashion_slice, scratch, tmp_path):
+    from datasets import load_from_disk
+
+    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"])]
+    _, data_args, _ = train_hf.parse_arguments([*args, "--output_dir", str(tmp_path)])
+    dataset, _ = data_images.load_data(data_args, str(scratch["cache_dir"]), seed=0)
+    dataset.save_to_disk(tmp_path / "saved")
+    _, saved_args, _ = train_hf.parse_arguments(["--dataset_name", str(tmp_path / "saved"), "--output_dir",
+                                                 str(tmp_path)])
+    reloaded, labels = data_images.load_data(saved_args, None, seed=0)
+    assert labels == CLASS_NAMES and set(reloaded) == set(dataset)
+    assert len(reloaded["train"]) == len(load_from_disk(tmp_path / "saved")["train"])

@@ -81,13 +81,24 @@ def normalised(pixels):
     return (pixels.transpose(2, 0, 1).astype(np.float32) / 255 - 0.5) / 0.5
 
 
-def test_augmentation_follows_torch_seed():
-    transform, _ = transform_for(tiny_config(), train=True)
-    batch = {"image": [encoded(image) for image in mixed_images()], "label": [0] * 5}
-    torch.manual_seed(3)
-    first = transform(batch)["pixel_values"]
-    torch.manual_seed(3)
-    assert np.array_equal(first, transform(batch)["pixel_values"])
+def test_augmentation_is_a_function_of_seed_epoch_and_example_index():
+    config = tiny_config()
+    transform, _ = transform_for(config, train=True, horizontal_flip=True, crop_padding=4)
+    images = [encoded(image) for image in mixed_images((32, 32))] * 4  # 20 examples: 5 images, 4 times each
+    batch = {"image": images, "label": [0] * 20}
+    first = transform(batch, list(range(20)))["pixel_values"]
+    torch.manual_seed(123)  # torch's global random state plays no part
+    assert np.array_equal(first, transform(batch, list(range(20)))["pixel_values"])
+    # an example is augmented alike in any batch, at any position: here the last ten alone, reversed
+    alone = transform({"image": images[10:][::-1], "label": [0] * 10}, list(range(19, 9, -1)))["pixel_values"]
+    assert np.array_equal(alone[::-1], first[10:])
+    # the same image under other indices, another epoch or another seed is augmented otherwise
+    assert not np.array_equal(first[:5], first[5:10])
+    transform.set_epoch(1)
+    assert not np.array_equal(first, transform(batch, list(range(20)))["pixel_values"])
+    reseeded = data_images.ImageTransform(transform.processor, config, train_hf.DataArguments(
+        horizontal_flip=True, crop_padding=4), train=True, seed=1)
+    assert not np.array_equal(first, reseeded(batch, list(range(20)))["pixel_values"])
 
 
 def test_random_resized_crop_for_large_images():
@@ -96,9 +107,9 @@ def test_random_resized_crop_for_large_images():
     assert transform.augmentation == "resized_crop"
     out = transform({"image": [encoded(image) for image in mixed_images((200, 120))], "label": [0] * 5})
     assert out["pixel_values"].shape == (5, 3, 96, 96)
-    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
     for _ in range(200):
-        left, top, right, bottom = data_images.random_resized_crop_box(200, 120)
+        left, top, right, bottom = data_images.random_resized_crop_box(200, 120, rng)
         assert 0 <= left < right <= 200 and 0 <= top < bottom <= 120
         area = (right - left) * (bottom - top) / (200 * 120)
         assert 0.07 <= area <= 1.0 and 0.7 <= (right - left) / (bottom - top) <= 1.4
