@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent set-up for a fresh machine: a virtual environment (.venv, or $VENV) with the matched torch pair,
-# this project with its dev extra, and Debian's Fashion-MNIST (the default offline data set).
+# this project with its dev, export and reports extras, and Debian's Fashion-MNIST (the default offline data set).
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${VENV:-.venv}"
@@ -12,7 +12,7 @@ if ! "$VENV/bin/python" -c "import torch, torchvision, sys; sys.exit(torch.__ver
     "$PIP" install --quiet --upgrade pip
     "$PIP" install --quiet torch==2.14.1 torchvision==0.29.1
 fi
-"$PIP" install --quiet -e ".[dev]"
+"$PIP" install --quiet -e ".[dev,export,reports]"
 
 if [ ! -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
