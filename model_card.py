@@ -12,12 +12,13 @@ HUB_METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1", "top_5_accuracy": 
 
 
 def write_model_card(output_dir, *, model, results, training_args, dataset_name, dataset_id, base_model, repo_id,
-                     command):
+                     command, reports=None):
     """Write `output_dir`/README.md.
 
     results: {"train": {...}, "eval": {"eval_accuracy": ...}, "test": {"test_accuracy": ...}} as train_hf.py saves
     them; dataset_id: the data set's Hub id (None for local data); base_model: the checkpoint fine-tuned (None from
-    scratch); repo_id: the Hub repo pushed to (None: the usage snippet loads the local folder).
+    scratch); repo_id: the Hub repo pushed to (None: the usage snippet loads the local folder); reports: what
+    vit_trainer.write_run_reports returned (figures and per-class numbers, embedded below the results).
     """
     config = model.config
     model_name = Path(repo_id or output_dir).name
@@ -58,11 +59,15 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "epochs": f"{train.get('epoch', training_args.num_train_epochs):g}",
         "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
                       f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
-        "optimizer": f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
+        "optimizer": (f"torch.optim.Muon (learning rate {training_args.muon_learning_rate:g}) for the blocks' weight "
+                      "matrices, " if getattr(training_args, "muon", False) else "")
+                     + f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
                      f"{training_args.weight_decay:g} (weight matrices only)",
         "schedule": f"{value(training_args.lr_scheduler_type)} after a warm-up of {training_args.warmup_steps:g} "
                     f"({'steps' if training_args.warmup_steps >= 1 else 'of all steps'})",
         "label smoothing": f"{training_args.label_smoothing_factor:g}",
+        "weight average": (f"exponential moving average, decay {training_args.ema_decay:g}: the saved weights"
+                           if getattr(training_args, "ema_decay", 0) else "none"),
         "precision": ("bfloat16 autocast, float32 weights" if training_args.bf16 else
                       "float16 autocast, float32 weights" if training_args.fp16 else "float32"),
         "seed": f"{training_args.seed}",
@@ -70,6 +75,15 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
                          f"{train.get('train_images_per_second', 0):.0f} training images/s",
     }
     where = repo_id or output_dir
+    tta_accuracy = results.get("test", {}).get("test_tta_accuracy")
+    tta = "" if tta_accuracy is None else (
+        "\nWith test-time augmentation (the probabilities averaged over 1-pixel shifts and flips of each image) the test "
+        f"accuracy is {100 * tta_accuracy:.2f}%, reported beside the model's own, which is what `pipeline` gives.\n")
+    figures = ""
+    if reports:
+        from report_vit import markdown_for_model_card  # matplotlib and scikit-learn: the reports extra
+
+        figures = markdown_for_model_card(reports["paths"], reports["report"], output_dir, split=reports["split"])
     data = f"[{dataset_name}](https://huggingface.co/datasets/{dataset_id})" if dataset_id else dataset_name
     body = f"""
 # {model_name}
@@ -82,7 +96,8 @@ a transformers model) {origin} on {data}.
 | split | {' | '.join(METRICS.values())} |
 | --- | {' | '.join('---' for _ in METRICS)} |
 {chr(10).join(rows)}
-
+{tta}
+{figures}
 ## Usage
 
 ```python
@@ -95,6 +110,11 @@ print(classifier("image.png"))
 The model's code (`configuration_vit_simple.py`, `modeling_vit_simple.py`) ships with the weights, hence
 `trust_remote_code=True`; `AutoModelForImageClassification.from_pretrained("{where}", trust_remote_code=True)`
 loads it the same way.
+
+To run it without PyTorch, `python export_vit.py {where} --trust_remote_code --onnx` (from the vit-simple project)
+writes `model.onnx` (input `pixel_values`, any batch; output `logits`); `--int8` adds `model_int8.onnx` with int8
+weights and `--torch_export` a torch.export `model.pt2`. Each file is checked against these weights' PyTorch logits,
+and onnxruntime runs the ONNX file on the output of the image processor saved here.
 
 ## Training
 

@@ -1,7 +1,6 @@
 """The README's commands and code work as written: every command's flags exist, and every Python block that needs no
 Hub download runs (on a tiny model where the README's is heavy) and does what the README says it does."""
 
-import ast
 import json
 import os
 import re
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+import export_vit
 import train_hf
 import vit_simple
 
@@ -63,7 +63,8 @@ def flags(arguments):
 TRAIN_RUNS = script_runs("train_hf.py")
 OTHER_SCRIPTS = sorted({words[i + 1] for words in bash_commands() for i in range(len(words) - 1)
                         if words[i] == ".venv/bin/python" and (words[i + 1].startswith("benchmarks/")
-                                                              or words[i + 1] == "convert_vit_weights.py")})
+                                                              or words[i + 1] in ("convert_vit_weights.py",
+                                                                                  "export_vit.py"))})
 
 
 def test_readme_is_a_short_door_that_opens_with_the_two_commands():
@@ -76,9 +77,9 @@ def test_readme_is_a_short_door_that_opens_with_the_two_commands():
 
 def test_readme_shows_train_hf_and_the_other_scripts():
     commands = [text for text, _ in TRAIN_RUNS]
-    assert ".venv/bin/python train_hf.py" in [text.split(" && ")[-1] for text in commands]  # the first command
-    assert len(commands) >= 10, commands
-    assert {"convert_vit_weights.py", "benchmarks/bench_vit.py"} <= set(OTHER_SCRIPTS)
+    assert ".venv/bin/python train_hf.py" in [re.split(r" '?&&'? ", text)[-1] for text in commands]  # the first
+    assert len(commands) >= 9, commands
+    assert {"convert_vit_weights.py", "export_vit.py", "benchmarks/bench_vit.py"} <= set(OTHER_SCRIPTS)
 
 
 @pytest.mark.parametrize("command, arguments", TRAIN_RUNS, ids=[text[-60:] for text, _ in TRAIN_RUNS])
@@ -116,6 +117,18 @@ def test_readme_script_exists_and_accepts_every_flag_the_readme_gives_it(script,
 # two blocks, labels shirt and shoe.
 TINY_SIZES = "image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64"
 PYTHON_BLOCKS = {
+    "onnxruntime": dict(
+        found_by="onnxruntime.InferenceSession(",
+        replace={"outputs/vit-simple": "{tiny}"},
+        check="""
+            result = {"logits": list(logits.shape), "dtype": str(logits.dtype)}
+        """),
+    "attention rollout": dict(
+        found_by="attention_rollout(model,",
+        replace={"outputs/vit-simple": "{tiny}"},
+        check="""
+            result = {"shape": list(maps.shape), "low": float(maps.min()), "high": float(maps.max())}
+        """),
     "remote code and pipeline": dict(
         found_by='pipeline("image-classification", model="path/or/hub-id", trust_remote_code=True)',
         replace={"path/or/hub-id": "{tiny}"},  # cat.png is a generated 40x30 image in the working folder
@@ -185,8 +198,10 @@ def python_block_results(tmp_path_factory):
     work = tmp_path_factory.mktemp("readme")
     config = vit_simple.ViTSimpleConfig(image_size=32, patch_size=8, dim=32, depth=2, heads=2, mlp_dim=64,
                                         id2label={0: "shirt", 1: "shoe"})
-    vit_simple.ViTSimpleForImageClassification(config).save_pretrained(work / "tiny")
+    model = vit_simple.ViTSimpleForImageClassification(config).eval()
+    model.save_pretrained(work / "tiny")
     vit_simple.image_processor_for(config).save_pretrained(work / "tiny")
+    export_vit.export_onnx(model, work / "tiny" / "model.onnx")  # what the README's onnxruntime block runs
     Image.new("RGB", (40, 30), (200, 30, 90)).save(work / "cat.png")
 
     blocks = {}
@@ -209,6 +224,15 @@ def python_block_results(tmp_path_factory):
                          text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     return json.loads((work / "results.json").read_text())
+
+
+def test_readme_onnxruntime_block_runs_the_exported_file_on_the_image_processors_output(python_block_results):
+    assert block_result(python_block_results, "onnxruntime") == {"logits": [1, 2], "dtype": "float32"}
+
+
+def test_readme_attention_rollout_gives_a_map_per_image_at_the_models_image_size(python_block_results):
+    result = block_result(python_block_results, "attention rollout")
+    assert result["shape"] == [1, 32, 32] and 0.0 <= result["low"] <= result["high"] <= 1.0
 
 
 def block_result(results, name):

@@ -5,7 +5,6 @@ times. Runs that must be separate processes (reload, kill and resume, DDP) are s
 `train_hf.main(args)` in this process.
 """
 
-import gzip
 import json
 import os
 import socket
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from datasets import ClassLabel, Dataset, Features, Value
+from datasets import Dataset, Features, Value
 from datasets import Image as ImageFeature
 from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.hf_api import RepoUrl
@@ -28,7 +27,7 @@ from safetensors.torch import load_file
 
 import data_images
 import train_hf
-from data_fashion_mnist import CLASS_NAMES, SPLIT_FILES
+from data_fashion_mnist import CLASS_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = "dim=32,depth=2,heads=2,dim_head=16,mlp_dim=64"
@@ -181,6 +180,57 @@ def test_model_card_has_hub_metadata_results_and_usage(scratch):
     assert result.metric_value == round(scratch["results"]["test"]["test_accuracy"], 4)
     assert 'pipeline("image-classification", model="tester/vit-simple-fmnist", trust_remote_code=True)' in card.text
     assert "learning rate 0.001" in card.text and "--config_overrides" in card.text
+    assert "export_vit.py tester/vit-simple-fmnist --trust_remote_code --onnx" in card.text
+    for picture in ("test_confusion_matrix.png", "test_mistakes.png", "test_attention.png", "training_curves.png"):
+        assert f"](reports/{picture})" in card.text  # the Hub renders the card's images from the repo
+
+
+def test_every_run_writes_reports_a_person_opens(scratch):
+    reports = scratch["dir"] / "reports"
+    for picture in ("test_confusion_matrix.png", "test_mistakes.png", "test_attention.png", "training_curves.png"):
+        with Image.open(reports / picture) as image:
+            assert image.format == "PNG" and min(image.size) >= 200
+    rows = (reports / "test_predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("id,label,prediction,probability,top_5") and len(rows) == 1 + 64  # one per image
+    assert all(row.split(",")[1] in CLASS_NAMES and row.split(",")[2] in CLASS_NAMES for row in rows[1:])
+    report = json.loads((reports / "test_classification_report.json").read_text())
+    assert set(CLASS_NAMES) <= set(report) and report["macro avg"]["support"] == 64
+    assert report["accuracy"] == pytest.approx(scratch["results"]["test"]["test_accuracy"])
+    assert "reports/test_confusion_matrix.png" in scratch["hub"].uploads[-1]["files"]  # pushed with the model
+
+
+def test_evaluation_and_prediction_without_training_leave_the_checkpoint_unchanged(scratch, tmp_path, capsys):
+    before = {p.name: p.read_bytes() for p in scratch["dir"].iterdir() if p.is_file()}
+    out = tmp_path / "evaluated"
+    results = train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--do_predict",
+                             "--dataset_name", scratch["args"][1], "--cache_dir", str(scratch["cache_dir"]),
+                             "--output_dir", str(out), *FAST])
+    assert set(results) == {"train", "eval", "test"} and "train_runtime" not in results["train"]
+    assert results["test"]["test_accuracy"] == pytest.approx(scratch["results"]["test"]["test_accuracy"])
+    assert not (out / "model.safetensors").exists() and (out / "reports" / "test_predictions.csv").is_file()
+    assert not (out / "reports" / "training_curves.png").exists()  # nothing trained, no curves
+    assert "no training" in capsys.readouterr().out
+    # predicting into the checkpoint's own folder adds reports but changes none of its files
+    train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--do_eval", "false",
+                   "--dataset_name", scratch["args"][1], "--cache_dir", str(scratch["cache_dir"]),
+                   "--predict_split", "validation", "--output_dir", str(scratch["dir"]), *FAST])
+    after = {p.name: p.read_bytes() for p in scratch["dir"].iterdir() if p.is_file()}
+    assert {name: after[name] for name in before if name not in ("eval_results.json",)} == \
+        {name: data for name, data in before.items() if name != "eval_results.json"}
+    assert (scratch["dir"] / "reports" / "validation_predictions.csv").is_file()
+
+
+def test_evaluation_only_runs_need_a_checkpoint_and_prediction_needs_its_split(scratch, image_folders, tmp_path):
+    with pytest.raises(train_hf.InputError, match="--do_train false needs --model_name_or_path"):
+        train_hf.main(["--do_train", "false", "--output_dir", str(tmp_path), *FAST])
+    with pytest.raises(train_hf.InputError, match="the data has no test split .* --predict_split"):
+        train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--do_predict",
+                       "--train_dir", str(image_folders["train"]), "--ignore_mismatched_sizes",
+                       "--output_dir", str(tmp_path), *FAST])
+    with pytest.raises(train_hf.InputError, match="the data has no tset split"):  # a split named wrong
+        train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--predict_split", "tset",
+                       "--dataset_name", scratch["args"][1], "--cache_dir", str(scratch["cache_dir"]),
+                       "--output_dir", str(tmp_path), *FAST])
 
 
 def test_push_to_hub_uploads_the_folder_with_its_code(scratch):
@@ -332,6 +382,8 @@ def test_bad_options_are_clear_errors(fashion_slice, scratch, tmp_path):
         train_hf.main([*base, "--streaming"])
     with pytest.raises(train_hf.InputError, match="is not a folder"):
         train_hf.main([*base, "--resume_from_checkpoint", str(tmp_path / "checkpoint-9")])
+    with pytest.raises(train_hf.InputError, match="--dataloader_persistent_workers keeps each loader worker's copy"):
+        train_hf.main([*base, "--dataloader_num_workers", "1", "--dataloader_persistent_workers", "true"])
 
 
 def test_missing_fashion_mnist_says_which_package_to_install(tmp_path, monkeypatch):
