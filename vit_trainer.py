@@ -239,12 +239,14 @@ def checkpoint_to_resume(training_args):
     checkpoint in --output_dir (or that folder), as transformers' examples pick it with get_last_checkpoint; a
     checkpoint that a kill left half-written is skipped with a warning, never loaded."""
     wanted = training_args.resume_from_checkpoint
-    latest = wanted and wanted.lower() in ("true", "last", "latest")
-    folder = Path(training_args.output_dir if latest else wanted or ".")
-    checkpoints = sorted(folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*"), key=lambda p: int(p.name.split("-")[-1])
-                         if p.name.split("-")[-1].isdigit() else -1) if wanted and folder.is_dir() else []
+    if not wanted:
+        return None
+    latest = wanted.lower() in ("true", "last", "latest")
+    folder = Path(training_args.output_dir if latest else wanted)
+    checkpoints = sorted((p for p in folder.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()),
+                         key=lambda p: int(p.name.split("-")[-1]))
     if not latest and not checkpoints:
-        return wanted  # a checkpoint folder itself, None, or a missing folder (refused by the caller)
+        return wanted  # a checkpoint folder itself, or a missing folder (refused by the caller)
     needed = CHECKPOINT_FILES + ((EMA_FILE,) if training_args.ema_decay else ())
     for checkpoint in reversed(checkpoints):
         missing = [name for name in needed if not (checkpoint / name).is_file()]
