@@ -270,6 +270,19 @@ def random_resized_crop_box(width, height, rng, scale=(0.08, 1.0), ratio=(3 / 4,
     return left, top, left + crop_w, top + crop_h
 
 
+def random_erasing_box(height, width, rng, scale=(0.02, 0.33), ratio=(0.3, 3.3)):
+    """torchvision's RandomErasing rectangle (top, left, height, width), drawn from the numpy Generator `rng`; None
+    when ten tries find none that fits inside the image."""
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        area = height * width * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        box_h, box_w = round(math.sqrt(area * aspect)), round(math.sqrt(area / aspect))
+        if 0 < box_h < height and 0 < box_w < width:
+            return int(rng.integers(0, height - box_h + 1)), int(rng.integers(0, width - box_w + 1)), box_h, box_w
+    return None
+
+
 def resolve_augmentation(data_args, from_scratch, image_size):
     """Make --augmentation auto, --crop_padding and --horizontal_flip concrete for this run (in `data_args`).
 
@@ -311,6 +324,7 @@ class ImageTransform:
             self.augmentation = "pad_crop" if max(self.height, self.width) <= SMALL_IMAGE else "resized_crop"
         self.flip = bool(data_args.horizontal_flip) and self.augmentation != "none"
         self.padding = data_args.crop_padding or max(1, min(self.height, self.width) // 8)
+        self.erasing = getattr(data_args, "random_erasing", 0.0)
         self.mean = np.array(processor.image_mean, dtype=np.float32).reshape(1, -1, 1, 1)
         self.std = np.array(processor.image_std, dtype=np.float32).reshape(1, -1, 1, 1)
         self.resample = PIL.Image.Resampling(processor.resample)
@@ -352,7 +366,14 @@ class ImageTransform:
             flipped = np.array([rng.random() < 0.5 for rng in rngs])
             pixels[flipped] = pixels[flipped, :, ::-1]
         pixels = pixels.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(self.processor.rescale_factor)
-        return (pixels - self.mean) / self.std
+        pixels = (pixels - self.mean) / self.std
+        if self.erasing:  # after the other draws, so turning it on leaves their random numbers as they were
+            for image, rng in zip(pixels, rngs):
+                box = random_erasing_box(self.height, self.width, rng) if rng.random() < self.erasing else None
+                if box is not None:
+                    top, left, height, width = box
+                    image[:, top : top + height, left : left + width] = 0  # the mean, once normalised
+        return pixels
 
 
 def with_transform(part, transform, batch_size):

@@ -57,7 +57,8 @@ class PatchEmbedding(nn.Module):
 
 
 class Embeddings(nn.Module):
-    """Patch embeddings, a learned CLS token in front (with `pool="cls"`), learned position embeddings, dropout."""
+    """Patch embeddings, a learned CLS token in front (with `pool="cls"`), learned position embeddings, patch dropout
+    (training only), dropout."""
 
     def __init__(self, config):
         super().__init__()
@@ -110,7 +111,19 @@ class Embeddings(nn.Module):
             position_embeddings = resample_position_embeddings(
                 position_embeddings, self.config.grid_size, new_grid, self.num_prefix_tokens
             )
-        return self.dropout(x + position_embeddings)
+        return self.dropout(self.drop_patches(x + position_embeddings))
+
+    def drop_patches(self, x):
+        """In training, each image's tokens less a random `patch_dropout_prob` of its patch tokens, drawn as
+        vit-pytorch's PatchDropout draws them (the kept ones in order of a normal sample); the prefix stays."""
+        if not self.training or self.config.patch_dropout_prob == 0:
+            return x
+        prefix, patches = x[:, : self.num_prefix_tokens], x[:, self.num_prefix_tokens :]
+        batch, num_patches = patches.shape[:2]
+        keep = max(1, int(num_patches * (1 - self.config.patch_dropout_prob)))
+        kept = torch.randn(batch, num_patches, device=x.device).topk(keep, dim=-1).indices
+        patches = patches[torch.arange(batch, device=x.device)[:, None], kept]
+        return torch.cat((prefix, patches), dim=1)
 
 
 class Attention(nn.Module):

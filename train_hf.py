@@ -100,6 +100,9 @@ class DataArguments:
             "says.")})
     crop_padding: int | None = field(default=None, metadata={
         "help": "pad_crop's padding in pixels, the largest shift. Default: 1/8 of the image side."})
+    random_erasing: float = field(default=0.0, metadata={"help": (
+        "With this probability, blank one random rectangle (2-33%% of the image, aspect 0.3-3.3) of each training "
+        "image to the mean, as torchvision's RandomErasing. Label-preserving; off by default.")})
     predict_split: str = field(default="test", metadata={
         "help": "The split --do_predict predicts on and reports (test, validation or train)."})
     horizontal_flip: bool | None = field(default=None, metadata={"help": (
@@ -114,6 +117,8 @@ class DataArguments:
         if self.augmentation not in ("auto", "none", "flip", "pad_crop", "resized_crop"):
             raise InputError("--augmentation must be auto, none, flip, pad_crop or resized_crop, got "
                              f"{self.augmentation!r}.")
+        if not 0 <= self.random_erasing <= 1:
+            raise InputError(f"--random_erasing is a probability between 0 and 1, got {self.random_erasing}.")
         if self.crop_padding is not None and self.crop_padding < 1:
             raise InputError(f"--crop_padding must be a whole number of pixels, at least 1, got {self.crop_padding}.")
 

@@ -38,6 +38,15 @@ LEVERS = {
     "dropout0.1": ("dropout 0.1", ["--config_overrides", "dropout=0.1"]),
     "grayscale": ("1 channel instead of 3", ["--config_overrides", "channels=1"]),
     "no_clip": ("no gradient clipping (Trainer clips the norm at 1 by default)", ["--max_grad_norm", "0"]),
+    "patch_drop0.25": ("patch dropout 0.25 (36 of 49 patches in training)", ["--config_overrides", "patch_dropout=0.25"]),
+    "wide_shallow": ("dim 192, depth 3, 3 heads, MLP 384 (1.1x the parameters)",
+                     ["--config_overrides", "dim=192,depth=3,heads=3,mlp_dim=384"]),
+    "narrow_deep": ("dim 96, depth 10, 2 heads of 48, MLP 192 (0.9x the parameters)",
+                    ["--config_overrides", "dim=96,depth=10,heads=2,dim_head=48,mlp_dim=192"]),
+    "adamw_lr2e-3": ("AdamW learning rate 2e-3 (the non-matrix parameters)", ["--learning_rate", "2e-3"]),
+    "warmup0.15": ("warm-up 15% of the steps instead of 5%", ["--warmup_steps", "0.15"]),
+    "batch64": ("batch 64", ["--per_device_train_batch_size", "64"]),
+    "erasing0.25": ("random erasing, p 0.25", ["--random_erasing", "0.25"]),
 }
 
 

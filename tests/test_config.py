@@ -13,6 +13,7 @@ SEED_TO_TRANSFORMERS = {
     "channels": "num_channels",
     "dropout": "hidden_dropout_prob",
     "emb_dropout": "embedding_dropout_prob",
+    "patch_dropout": "patch_dropout_prob",
     "num_classes": "num_labels",
 }
 

@@ -365,3 +365,36 @@ def test_the_weight_average_follows_each_step_is_evaluated_and_becomes_the_model
     average.on_train_end(args, state, None, model=model)
     for name, p in model.named_parameters():
         torch.testing.assert_close(p, expected[name])
+
+
+def erased_box(plain, erased):
+    """The rectangle (top, left, height, width) where `erased` differs from `plain`, checking it is all zeros."""
+    rows, columns = np.nonzero((plain != erased).any(axis=0))
+    if rows.size == 0:
+        return None
+    top, left, bottom, right = rows.min(), columns.min(), rows.max() + 1, columns.max() + 1
+    assert np.all(erased[:, top:bottom, left:right] == 0)  # the whole rectangle is the mean, once normalised
+    assert np.array_equal(np.delete(plain, range(top, bottom), axis=1), np.delete(erased, range(top, bottom), axis=1))
+    return top, left, bottom - top, right - left
+
+
+def test_random_erasing_blanks_one_rectangle_and_leaves_the_other_draws_alone():
+    config = tiny_config()
+    rng = np.random.default_rng(2)
+    images = [encoded(Image.fromarray(rng.integers(1, 256, (32, 32, 3), dtype=np.uint8))) for _ in range(40)]
+    batch = {"image": images, "label": [0] * 40}
+    plain, _ = transform_for(config, train=True, horizontal_flip=True, crop_padding=2)
+    erasing, _ = transform_for(config, train=True, horizontal_flip=True, crop_padding=2, random_erasing=0.5)
+    before, after = plain(batch)["pixel_values"], erasing(batch)["pixel_values"]
+    boxes = [erased_box(a, b) for a, b in zip(before, after)]  # the same shifts and flips, then a rectangle or not
+    erased = [box for box in boxes if box is not None]
+    assert 8 < len(erased) < 32  # about half of the images
+    for top, left, height, width in erased:
+        assert 0.01 <= height * width / 32**2 <= 0.36 and 0.2 <= height / width <= 5
+    assert len({box[:2] for box in erased}) > len(erased) // 2  # at random places
+    assert np.array_equal(after, erasing(batch)["pixel_values"])  # a function of (seed, epoch, index), as the rest
+
+
+def test_random_erasing_is_a_probability():
+    with pytest.raises(train_hf.InputError, match="--random_erasing is a probability between 0 and 1, got 1.5"):
+        train_hf.DataArguments(random_erasing=1.5)
