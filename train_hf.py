@@ -153,8 +153,8 @@ class TrainArguments(TrainingArguments):
 
     output_dir: str | None = field(default="outputs/vit-simple", metadata={
         "help": "Where the model, its model card, results and checkpoints are written."})
-    num_train_epochs: float = field(default=15.0, metadata={"help": "Total number of training epochs."})
-    per_device_train_batch_size: int = field(default=128, metadata={"help": "Training batch size per device."})
+    num_train_epochs: float = field(default=18.0, metadata={"help": "Total number of training epochs."})
+    per_device_train_batch_size: int = field(default=256, metadata={"help": "Training batch size per device."})
     per_device_eval_batch_size: int = field(default=256, metadata={"help": "Evaluation batch size per device."})
     learning_rate: float = field(default=1e-3, metadata={
         "help": "Peak learning rate of AdamW (1e-3 suits training from scratch; fine-tuning wants less, e.g. 1e-4)."})
