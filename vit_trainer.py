@@ -80,6 +80,10 @@ class MuonWithAdamW(torch.optim.Optimizer):
     def load_state_dict(self, state_dict):
         self.adamw.load_state_dict(state_dict["adamw"])
         self.muon.load_state_dict(state_dict["muon"])
+        # loading gives the inner optimizers new group dicts (accelerate's prepare loads the state once to place it
+        # on the device, Trainer again on resume): point at them, or the schedule would set a learning rate no
+        # optimizer reads
+        self.param_groups = self.adamw.param_groups + self.muon.param_groups
 
 
 class ViTSimpleTrainer(Trainer):

@@ -5,6 +5,7 @@ import io
 import numpy as np
 import pytest
 import torch
+import transformers
 from datasets import Dataset
 from PIL import Image
 
@@ -277,14 +278,55 @@ def test_muon_takes_the_blocks_weight_matrices_and_adamw_the_rest_under_one_sche
     lrs = [group["lr"] for group in optimizer.param_groups]  # AdamW's groups first: Trainer logs the first
     factor = lrs[0] / 1e-3
     assert 0 < factor < 1 and lrs == pytest.approx([1e-3 * factor] * 2 + [2e-3 * factor])
+    assert [group["lr"] for group in optimizer.adamw.param_groups + optimizer.muon.param_groups] == lrs  # what steps
 
     state = optimizer.state_dict()
     again = train_hf.ViTSimpleTrainer(model=model, args=args, muon_learning_rate=2e-3).create_optimizer()
-    again.load_state_dict(state)
+    again.load_state_dict(state)  # as accelerate's prepare and a resume do: the schedule must still reach both
+    torch.optim.lr_scheduler.LambdaLR(again, lambda step: 0.25)
+    assert [group["lr"] for group in again.adamw.param_groups + again.muon.param_groups] == [2.5e-4] * 2 + [5e-4]
     for old, new in zip(state.values(), again.state_dict().values()):
         for key, values in old["state"].items():
             for field_name, value in values.items():
                 torch.testing.assert_close(new["state"][key][field_name], value)
+
+
+class Shapes(torch.utils.data.Dataset):
+    def __init__(self, count=32):
+        generator = torch.Generator().manual_seed(0)
+        self.images, self.labels = torch.randn(count, 3, 32, 32, generator=generator), torch.arange(count) % 3
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return {"pixel_values": self.images[i], "labels": self.labels[i]}
+
+
+def test_the_learning_rate_schedule_reaches_the_optimizers_that_step_in_a_real_run(tmp_path):
+    """Trainer hands the optimizer to accelerate, which reloads its state: the warm-up and decay must still set the
+    learning rate AdamW and Muon step with, and another schedule must train other weights."""
+    weights = []
+    for warmup in (1, 6):
+        torch.manual_seed(0)
+        model = vit_simple.ViTSimpleForImageClassification(tiny_config())
+        args = train_hf.TrainArguments(output_dir=str(tmp_path / str(warmup)), use_cpu=True, eval_strategy="no",
+                                       save_strategy="no", warmup_steps=warmup, max_steps=4, lr_scheduler_type="cosine",
+                                       per_device_train_batch_size=8, report_to=[], dataloader_num_workers=0)
+        trainer = train_hf.ViTSimpleTrainer(model=model, args=args, train_dataset=Shapes(), muon_learning_rate=2e-3)
+        lrs = []
+        trainer.add_callback(type("Spy", (transformers.TrainerCallback,), {
+            "on_optimizer_step": lambda self, args, state, control, **kwargs: lrs.append(
+                [group["lr"] for group in trainer.optimizer.optimizer.adamw.param_groups
+                 + trainer.optimizer.optimizer.muon.param_groups])})())
+        trainer.train()
+        scheduled = [1e-3 * step / warmup if step < warmup else None for step in range(4)]
+        for step, (expected, seen) in enumerate(zip(scheduled, lrs)):
+            if expected is not None:  # warm-up: linear from 0, Muon at twice AdamW's rate
+                assert seen == pytest.approx([expected] * 2 + [2 * expected]), step
+        assert len({tuple(seen) for seen in lrs}) == 4  # a new rate each step
+        weights.append(model.vit.layers[0].attn.to_qkv.weight.detach().clone())
+    assert not torch.equal(*weights)
 
 
 def test_muon_is_the_default_from_scratch_and_adamw_when_fine_tuning(tmp_path):
