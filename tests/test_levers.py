@@ -26,9 +26,9 @@ def test_the_measured_levers_change_what_their_names_say(tmp_path):
               for name in ("default", "previous", "adamw_ema", "muon_shift")}
     default, previous = parsed["default"][2], parsed["previous"][2]
     assert default.muon is None and default.ema_decay == 0.999 and default.do_predict is True  # --test
-    assert default.per_device_train_batch_size == 128  # the baseline every lever was measured against
+    assert default.per_device_train_batch_size == 128 == train_hf.parse_arguments([])[2].per_device_train_batch_size
     batch256 = train_hf.parse_arguments(levers.command("batch256", 1, args)[0][2:])[2]
-    assert batch256.per_device_train_batch_size == 256 == train_hf.parse_arguments([])[2].per_device_train_batch_size
+    assert batch256.per_device_train_batch_size == 256
     assert previous.muon is False and previous.ema_decay == 0
     assert parsed["adamw_ema"][2].muon is False and parsed["adamw_ema"][2].ema_decay == 0.999
     shifted = parsed["muon_shift"][1]
@@ -42,5 +42,5 @@ def test_dry_run_prints_the_commands_and_the_table_of_what_was_measured(tmp_path
     levers.main(["--dry_run", "--only", "default", "previous", "--output_dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert out.count("train_hf.py") == 2 and "--muon false --ema_decay 0" in out
-    assert "| default | the baseline: Muon + AdamW, weight EMA 0.999, flips, batch 128 | 4 | 42 | 90.70% | 91.20% |  | 3m57s | 1006 |" \
+    assert "| default | the default: Muon + AdamW at a constant rate, weight EMA 0.999, flips, batch 128 | 4 | 42 | 90.70% | 91.20% |  | 3m57s | 1006 |" \
         in out

@@ -340,6 +340,21 @@ def test_muon_is_the_default_from_scratch_and_adamw_when_fine_tuning(tmp_path):
     assert train_hf.uses_muon(on, from_scratch=False)
 
 
+def test_muon_runs_keep_a_constant_rate_unless_told_and_adamw_runs_decay(tmp_path):
+    _, _, scratch = train_hf.parse_arguments(["--output_dir", str(tmp_path)])
+    train_hf.uses_muon(scratch, from_scratch=True)
+    assert (scratch.lr_scheduler_type, scratch.warmup_steps) == ("constant_with_warmup", 0)
+    _, _, told = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--lr-scheduler-type", "cosine"])
+    train_hf.uses_muon(told, from_scratch=True)
+    assert (told.lr_scheduler_type, told.warmup_steps) == ("cosine", 0)  # what was given stays; the rest follows Muon
+    _, _, fine_tuning = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--warmup_steps=0.1"])
+    train_hf.uses_muon(fine_tuning, from_scratch=False)
+    assert (fine_tuning.lr_scheduler_type, fine_tuning.warmup_steps) == ("cosine", 0.1)
+    _, _, adamw = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--muon", "false"])
+    train_hf.uses_muon(adamw, from_scratch=True)
+    assert (adamw.lr_scheduler_type, adamw.warmup_steps) == ("cosine", 0.05)
+
+
 def test_a_shifted_view_moves_the_image_and_lets_black_in():
     pixels = torch.arange(2 * 4 * 5, dtype=torch.float32).view(1, 2, 4, 5)
     fill = torch.tensor([-1.0, -2.0]).view(1, 2, 1, 1)
