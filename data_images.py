@@ -5,7 +5,9 @@ Every problem with the user's data raises `InputError`, a one-line message that 
 
 import io
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import datasets
 import numpy as np
@@ -324,7 +326,7 @@ class ImageTransform:
             self.augmentation = "pad_crop" if max(self.height, self.width) <= SMALL_IMAGE else "resized_crop"
         self.flip = bool(data_args.horizontal_flip) and self.augmentation != "none"
         self.padding = data_args.crop_padding or max(1, min(self.height, self.width) // 8)
-        self.erasing = getattr(data_args, "random_erasing", 0.0)
+        self.erasing = data_args.random_erasing
         self.mean = np.array(processor.image_mean, dtype=np.float32).reshape(1, -1, 1, 1)
         self.std = np.array(processor.image_std, dtype=np.float32).reshape(1, -1, 1, 1)
         self.resample = PIL.Image.Resampling(processor.resample)
@@ -412,3 +414,73 @@ def collate(examples):
         "pixel_values": torch.from_numpy(np.stack([example["pixel_values"] for example in examples])),
         "labels": torch.from_numpy(np.stack([example["labels"] for example in examples])),
     }
+
+
+# the data options of train_hf.py
+
+
+@dataclass
+class DataArguments:
+    dataset_name: str | None = field(default=None, metadata={"help": (
+        "A data set on the Hub (e.g. 'beans'), a local data set folder, or 'fashion_mnist': the built-in offline "
+        "Fashion-MNIST, read from /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) or from any "
+        "folder given here that holds its four IDX files. Default: fashion_mnist, unless --train_dir is given.")})
+    dataset_config_name: str | None = field(default=None, metadata={"help": "The data set's configuration name."})
+    train_dir: str | None = field(default=None, metadata={
+        "help": "A folder of training images, one sub-folder per class (the `imagefolder` layout)."})
+    validation_dir: str | None = field(default=None, metadata={"help": "A folder of validation images, as --train_dir."})
+    test_dir: str | None = field(default=None, metadata={"help": "A folder of test images, as --train_dir."})
+    image_column_name: str = field(default="image", metadata={"help": "The column holding the images."})
+    label_column_name: str = field(default="label", metadata={"help": "The column holding the class labels."})
+    train_val_split: float = field(default=0.1, metadata={
+        "help": "Fraction of the training split held out for validation when the data set has no validation split."})
+    max_train_samples: int | None = field(default=None, metadata={
+        "help": "Train on only this many (shuffled) training examples: for quick runs and debugging."})
+    max_eval_samples: int | None = field(default=None, metadata={
+        "help": "Evaluate on only the first this many validation and test examples."})
+    streaming: bool = field(default=False, metadata={"help": (
+        "Read the data as a stream (an IterableDataset) instead of downloading it first; needs --max_steps. Without "
+        "a validation split, the first --max_eval_samples (default 1000) training examples are held out.")})
+    augmentation: Literal["auto", "none", "flip", "pad_crop", "resized_crop"] = field(default="auto", metadata={
+        "help": (
+            "Training augmentation. pad_crop: zero-pad by --crop_padding pixels and crop at random (a random shift); "
+            "resized_crop: random resized crop (large images); flip: flips alone; none: the images as they are. "
+            "Each draws from (seed, epoch, image index), so a resumed run repeats it exactly. auto: from scratch, "
+            "flips alone (a run of minutes from scratch underfits: on Fashion-MNIST a ±1-pixel shift cost 0.7 points "
+            "of validation accuracy after 4 epochs); fine-tuning a checkpoint, pad_crop up to "
+            f"{SMALL_IMAGE} pixels and resized_crop above. Flips with every choice but none, as --horizontal_flip "
+            "says.")})
+    crop_padding: int | None = field(default=None, metadata={
+        "help": "pad_crop's padding in pixels, the largest shift. Default: 1/8 of the image side."})
+    random_erasing: float = field(default=0.0, metadata={"help": (
+        "With this probability, blank one random rectangle (2-33%% of the image, aspect 0.3-3.3) of each training "
+        "image to the mean, as torchvision's RandomErasing. Label-preserving; off by default.")})
+    predict_split: str = field(default="test", metadata={
+        "help": "The split --do_predict predicts on and reports (test, validation or train)."})
+    horizontal_flip: bool | None = field(default=None, metadata={"help": (
+        "Also flip training images left-right at random. Default: on for the built-in Fashion-MNIST (clothes are "
+        "mirror-symmetric), off for other data, where a mirror can change the class (digits, letters, arrows: on "
+        "a folder of handwritten digits, flips cost 6 points of validation accuracy); --horizontal_flip true asks "
+        "for them.")})
+
+    def __post_init__(self):
+        if not 0 < self.train_val_split < 1:
+            raise InputError(f"--train_val_split must be a fraction between 0 and 1, got {self.train_val_split}.")
+        if self.augmentation not in ("auto", "none", "flip", "pad_crop", "resized_crop"):
+            raise InputError("--augmentation must be auto, none, flip, pad_crop or resized_crop, got "
+                             f"{self.augmentation!r}.")
+        if not 0 <= self.random_erasing <= 1:
+            raise InputError(f"--random_erasing is a probability between 0 and 1, got {self.random_erasing}.")
+        if self.crop_padding is not None and self.crop_padding < 1:
+            raise InputError(f"--crop_padding must be a whole number of pixels, at least 1, got {self.crop_padding}.")
+
+
+def prediction_split(dataset, data_args, training_args):
+    """The split --do_predict reports on; --do_predict named without that split in the data is an error."""
+    split = data_args.predict_split
+    if split not in dataset:
+        if training_args.do_predict and (training_args.do_predict_asked or split != "test"):
+            raise InputError(f"--do_predict: the data has no {split} split (splits: {', '.join(dataset)}): name "
+                             "one with --predict_split (e.g. validation), or give a test split (--test_dir).")
+        training_args.do_predict = False
+    return split

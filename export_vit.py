@@ -26,7 +26,6 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -247,10 +246,10 @@ def check_parity(model, path, pixel_values, int8=False):
 def evaluate_accuracy(model, onnx_paths, split, processor, batch_size=256, image_column="image", label_column="label"):
     """Accuracy of PyTorch and of each ONNX file on a `datasets` split, the images prepared as train_hf.py
     evaluates them: {"pytorch": accuracy, file name: accuracy, ...}."""
-    from data_images import ImageTransform, collate, with_transform  # datasets loads only to evaluate
+    from data_images import DataArguments, ImageTransform, collate, with_transform  # datasets loads only to evaluate
 
-    columns = SimpleNamespace(image_column_name=image_column, label_column_name=label_column, augmentation="none",
-                              horizontal_flip=False, crop_padding=None)
+    columns = DataArguments(image_column_name=image_column, label_column_name=label_column, augmentation="none",
+                            horizontal_flip=False)
     examples = with_transform(split, ImageTransform(processor, model.config, columns, train=False), batch_size)
     sessions = {Path(path).name: onnx_session(path) for path in onnx_paths}
     correct = dict.fromkeys(["pytorch", *sessions], 0)
@@ -281,11 +280,9 @@ def output_folder(source, model, original_size, output_dir):
 
 def evaluate_command(args, model, processor, onnx_files):
     """--evaluate: the data set read as train_hf.py reads --dataset_name, then `evaluate_accuracy` on --split."""
-    from data_images import load_splits
+    from data_images import DataArguments, load_splits
 
-    data = SimpleNamespace(dataset_name=args.evaluate, dataset_config_name=None, train_dir=None, validation_dir=None,
-                           test_dir=None, streaming=False)
-    splits = load_splits(data, cache_dir=None)
+    splits = load_splits(DataArguments(dataset_name=args.evaluate), cache_dir=None)
     if args.split not in splits:
         raise ValueError(f"--split {args.split}: {args.evaluate} has the splits {', '.join(splits)}.")
     split = splits[args.split]

@@ -38,6 +38,7 @@ from transformers.utils import is_torch_bf16_gpu_available
 import vit_simple  # registers vit-simple with the Auto classes, so saved folders load without remote code
 from configuration_vit_simple import pair
 from data_images import (
+    DataArguments,
     ImageTransform,
     InputError,
     check_label_set,
@@ -45,6 +46,7 @@ from data_images import (
     describe_data,
     first_image_size,
     load_data,
+    prediction_split,
     resolve_augmentation,
     with_transform,
 )
@@ -65,62 +67,6 @@ logger = logging.getLogger(__name__)
 
 
 # options
-
-
-@dataclass
-class DataArguments:
-    dataset_name: str | None = field(default=None, metadata={"help": (
-        "A data set on the Hub (e.g. 'beans'), a local data set folder, or 'fashion_mnist': the built-in offline "
-        "Fashion-MNIST, read from /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist) or from any "
-        "folder given here that holds its four IDX files. Default: fashion_mnist, unless --train_dir is given.")})
-    dataset_config_name: str | None = field(default=None, metadata={"help": "The data set's configuration name."})
-    train_dir: str | None = field(default=None, metadata={
-        "help": "A folder of training images, one sub-folder per class (the `imagefolder` layout)."})
-    validation_dir: str | None = field(default=None, metadata={"help": "A folder of validation images, as --train_dir."})
-    test_dir: str | None = field(default=None, metadata={"help": "A folder of test images, as --train_dir."})
-    image_column_name: str = field(default="image", metadata={"help": "The column holding the images."})
-    label_column_name: str = field(default="label", metadata={"help": "The column holding the class labels."})
-    train_val_split: float = field(default=0.1, metadata={
-        "help": "Fraction of the training split held out for validation when the data set has no validation split."})
-    max_train_samples: int | None = field(default=None, metadata={
-        "help": "Train on only this many (shuffled) training examples: for quick runs and debugging."})
-    max_eval_samples: int | None = field(default=None, metadata={
-        "help": "Evaluate on only the first this many validation and test examples."})
-    streaming: bool = field(default=False, metadata={"help": (
-        "Read the data as a stream (an IterableDataset) instead of downloading it first; needs --max_steps. Without "
-        "a validation split, the first --max_eval_samples (default 1000) training examples are held out.")})
-    augmentation: Literal["auto", "none", "flip", "pad_crop", "resized_crop"] = field(default="auto", metadata={
-        "help": (
-            "Training augmentation. pad_crop: zero-pad by --crop_padding pixels and crop at random (a random shift); "
-            "resized_crop: random resized crop (large images); flip: flips alone; none: the images as they are. "
-            "Each draws from (seed, epoch, image index), so a resumed run repeats it exactly. auto: from scratch, "
-            "flips alone (a run of minutes from scratch underfits: on Fashion-MNIST a ±1-pixel shift cost 0.7 points "
-            "of validation accuracy after 4 epochs); fine-tuning a checkpoint, pad_crop up to "
-            f"{SMALL_IMAGE} pixels and resized_crop above. Flips with every choice but none, as --horizontal_flip "
-            "says.")})
-    crop_padding: int | None = field(default=None, metadata={
-        "help": "pad_crop's padding in pixels, the largest shift. Default: 1/8 of the image side."})
-    random_erasing: float = field(default=0.0, metadata={"help": (
-        "With this probability, blank one random rectangle (2-33%% of the image, aspect 0.3-3.3) of each training "
-        "image to the mean, as torchvision's RandomErasing. Label-preserving; off by default.")})
-    predict_split: str = field(default="test", metadata={
-        "help": "The split --do_predict predicts on and reports (test, validation or train)."})
-    horizontal_flip: bool | None = field(default=None, metadata={"help": (
-        "Also flip training images left-right at random. Default: on for the built-in Fashion-MNIST (clothes are "
-        "mirror-symmetric), off for other data, where a mirror can change the class (digits, letters, arrows: on "
-        "a folder of handwritten digits, flips cost 6 points of validation accuracy); --horizontal_flip true asks "
-        "for them.")})
-
-    def __post_init__(self):
-        if not 0 < self.train_val_split < 1:
-            raise InputError(f"--train_val_split must be a fraction between 0 and 1, got {self.train_val_split}.")
-        if self.augmentation not in ("auto", "none", "flip", "pad_crop", "resized_crop"):
-            raise InputError("--augmentation must be auto, none, flip, pad_crop or resized_crop, got "
-                             f"{self.augmentation!r}.")
-        if not 0 <= self.random_erasing <= 1:
-            raise InputError(f"--random_erasing is a probability between 0 and 1, got {self.random_erasing}.")
-        if self.crop_padding is not None and self.crop_padding < 1:
-            raise InputError(f"--crop_padding must be a whole number of pixels, at least 1, got {self.crop_padding}.")
 
 
 @dataclass
@@ -422,17 +368,6 @@ def check_options(model_args, data_args, training_args):
     if training_args.resume_from_checkpoint and not Path(training_args.resume_from_checkpoint).is_dir():
         raise InputError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder: give a "
                          f"checkpoint folder, e.g. {training_args.output_dir}/checkpoint-500.")
-
-
-def prediction_split(dataset, data_args, training_args):
-    """The split --do_predict reports on; --do_predict named without that split in the data is an error."""
-    split = data_args.predict_split
-    if split not in dataset:
-        if training_args.do_predict and (training_args.do_predict_asked or split != "test"):
-            raise InputError(f"--do_predict: the data has no {split} split (splits: {', '.join(dataset)}): name "
-                             "one with --predict_split (e.g. validation), or give a test split (--test_dir).")
-        training_args.do_predict = False
-    return split
 
 
 def summary(results, wall_seconds, training_args, trainer):
