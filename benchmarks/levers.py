@@ -44,6 +44,8 @@ LEVERS = {
     "grayscale": ("1 channel instead of 3", ["--config_overrides", "channels=1"]),
     "no_clip": ("no gradient clipping (Trainer clips the norm at 1 by default)", ["--max_grad_norm", "0"]),
     "patch_drop0.25": ("patch dropout 0.25 (36 of 49 patches in training)", ["--config_overrides", "patch_dropout=0.25"]),
+    "patch_drop0.5": ("patch dropout 0.5 (24 of 49 patches in training)", ["--config_overrides", "patch_dropout=0.5"]),
+    "erasing0.5": ("random erasing, p 0.5", ["--random_erasing", "0.5"]),
     "wide_shallow": ("dim 192, depth 3, 3 heads, MLP 384 (1.1x the parameters)",
                      ["--config_overrides", "dim=192,depth=3,heads=3,mlp_dim=384"]),
     "narrow_deep": ("dim 96, depth 10, 2 heads of 48, MLP 192 (0.9x the parameters)",

@@ -157,10 +157,25 @@ def test_scratch_config_takes_size_image_and_labels_from_the_data():
     assert (large.image_size, large.patch_size, large.hidden_size, large.num_hidden_layers) == (224, 16, 384, 12)
 
 
+def test_a_new_model_trains_with_the_recipes_patch_dropout_unless_the_overrides_set_one():
+    labels, size = ["a", "b"], (28, 28)
+    default = train_hf.scratch_config(train_hf.ModelArguments(), labels, size)
+    assert default.patch_dropout_prob == train_hf.SCRATCH_PATCH_DROPOUT == 0.25
+    assert vit_simple.new_config("mini", labels, size).patch_dropout_prob == 0.0  # the Python API adds no recipe
+    for overrides in ("patch_dropout=0", "depth=2,patch_dropout_prob=0.0"):  # either name, anywhere in the list
+        assert train_hf.scratch_config(train_hf.ModelArguments(config_overrides=overrides), labels, size
+                                       ).patch_dropout_prob == 0.0
+    assert train_hf.scratch_config(train_hf.ModelArguments(config_overrides="patch_dropout=0.5"), labels, size
+                                   ).patch_dropout_prob == 0.5
+    with pytest.raises(train_hf.InputError) as error:  # the message quotes what the user gave, not the recipe's text
+        train_hf.scratch_config(train_hf.ModelArguments(config_overrides="patch_size=5"), labels, size)
+    assert "--config_overrides 'patch_size=5'" in str(error.value) and "patch_dropout" not in str(error.value)
+
+
 def test_new_config_builds_the_scripts_model_from_python_and_refuses_bad_sizes_with_value_error():
-    config = vit_simple.new_config("mini", ["a", "b"], (28, 28), "depth=3,channels=1")
+    config = vit_simple.new_config("mini", ["a", "b"], (28, 28), "depth=3,channels=1,patch_dropout=0.25")
     script = train_hf.scratch_config(train_hf.ModelArguments(config_overrides="depth=3,channels=1"), ["a", "b"], (28, 28))
-    assert config.to_dict() == script.to_dict()
+    assert config.to_dict() == script.to_dict()  # the script adds its recipe's patch dropout, nothing else
     with pytest.raises(ValueError, match="'medium': not one of mini, tiny"):
         vit_simple.new_config("medium", ["a", "b"], (28, 28))
     with pytest.raises(ValueError, match="not divisible by patch_size") as error:
