@@ -59,8 +59,8 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "epochs": f"{train.get('epoch', training_args.num_train_epochs):g}",
         "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
                       f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
-        "optimizer": (f"torch.optim.Muon (learning rate {training_args.muon_learning_rate:g}) for the blocks' weight "
-                      "matrices, " if getattr(training_args, "muon", False) else "")
+        "optimizer": (f"Muon (torch.optim.Muon's update; learning rate {training_args.muon_learning_rate:g}) for the "
+                      "blocks' weight matrices, " if getattr(training_args, "muon", False) else "")
                      + f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
                      f"{training_args.weight_decay:g} (weight matrices only)",
         "schedule": f"{value(training_args.lr_scheduler_type)} after a warm-up of {training_args.warmup_steps:g} "
