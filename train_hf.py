@@ -66,7 +66,7 @@ from vit_trainer import (
 logger = logging.getLogger(__name__)
 
 # A new model trains on a random three quarters of each image's patches (patch dropout; evaluation sees them all):
-# each step costs less (1.27x the images/s of the default run), so the same minutes hold 20 epochs instead of 15, and
+# each step costs less (1.27x the images/s without it), so the same minutes hold 20 epochs instead of 15, and
 # at a constant rate those paid more than the dropped patches cost: 92.3% validation against 91.6% (benchmarks/
 # README.md, where dropping half lost to this). --config_overrides patch_dropout=0 turns it off.
 SCRATCH_PATCH_DROPOUT = 0.25
@@ -207,13 +207,13 @@ def parse_arguments(args=None):
 def scratch_config(model_args, label_names, data_image_size):
     """The config of a new model (vit_simple.new_config): --model_size, the data's image size and labels, then
     --config_overrides, with the recipe's patch dropout (SCRATCH_PATCH_DROPOUT) unless they set one."""
-    overrides = model_args.config_overrides
     try:
-        if "patch_dropout_prob" not in vit_simple.parse_config_overrides(overrides):
-            overrides = ",".join(filter(None, (f"patch_dropout={SCRATCH_PATCH_DROPOUT}", overrides)))
-        return vit_simple.new_config(model_args.model_size, label_names, data_image_size, overrides)
+        config = vit_simple.new_config(model_args.model_size, label_names, data_image_size, model_args.config_overrides)
     except ValueError as error:  # its messages name the options
-        raise InputError(str(error).replace(repr(overrides), repr(model_args.config_overrides))) from error
+        raise InputError(str(error)) from error
+    if "patch_dropout_prob" not in vit_simple.parse_config_overrides(model_args.config_overrides):
+        config.patch_dropout_prob = SCRATCH_PATCH_DROPOUT
+    return config
 
 
 def checkpoint_config(name, hub):

@@ -14,6 +14,7 @@ import evaluate
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
+from torch.optim._muon import _adjust_lr  # Muon's learning-rate adjustment by shape, as torch's Muon applies it
 from transformers import Trainer, TrainerCallback
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -61,10 +62,7 @@ class BatchedMuon(torch.optim.Muon):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             params, grads, buffers = [], [], []
             self._init_group(group, params, grads, buffers)
@@ -75,14 +73,22 @@ class BatchedMuon(torch.optim.Muon):
             updates = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers
             by_shape = {}
             for param, update in zip(params, updates):
-                by_shape.setdefault(tuple(param.shape), ([], []))
-                by_shape[tuple(param.shape)][0].append(param)
-                by_shape[tuple(param.shape)][1].append(update)
+                same, stacked = by_shape.setdefault(param.shape, ([], []))
+                same.append(param)
+                stacked.append(update)
             for shape, (same, stacked) in by_shape.items():
                 ortho = newton_schulz(torch.stack(stacked), group["ns_coefficients"], group["ns_steps"], group["eps"])
                 torch._foreach_mul_(same, 1 - lr * group["weight_decay"])
-                torch._foreach_add_(same, list(ortho.unbind(0)), alpha=-muon_adjusted_lr(lr, group["adjust_lr_fn"], shape))
+                torch._foreach_add_(same, list(ortho.unbind(0)), alpha=-_adjust_lr(lr, group["adjust_lr_fn"], shape))
         return loss
+
+
+def closure_loss(closure):
+    """An optimizer step's closure, evaluated with gradients on (torch's optimizers' convention); None without one."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def newton_schulz(matrices, coefficients, steps, eps):
@@ -101,18 +107,6 @@ def newton_schulz(matrices, coefficients, steps, eps):
     return ortho.mT if tall else ortho
 
 
-def muon_adjusted_lr(lr, adjust_lr_fn, shape):
-    """torch's Muon learning-rate adjustment for a matrix of `shape` (rows, columns)."""
-    rows, columns = shape[:2]
-    if adjust_lr_fn is None or adjust_lr_fn == "original":
-        return lr * math.sqrt(max(1, rows / columns))
-    if adjust_lr_fn == "match_rms_adamw":
-        return lr * 0.2 * math.sqrt(max(rows, columns))
-    if adjust_lr_fn == "spectral_unclamped":
-        return lr * math.sqrt(rows / columns)
-    return lr
-
-
 class MuonWithAdamW(torch.optim.Optimizer):
     """`torch.optim.Muon` on some parameters and AdamW on the rest, stepped together as one optimizer, so that
     Trainer's learning-rate schedule (which scales every param group), checkpoints and resume see one object. The
@@ -124,10 +118,7 @@ class MuonWithAdamW(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         self.adamw.step()
         self.muon.step()
         return loss

@@ -6,7 +6,7 @@ training images/s, and keeps every result in a JSON file, so a run that stops re
 
     python benchmarks/levers.py --epochs 4                             # every lever at a short budget
     python benchmarks/levers.py --epochs 4 --only default previous     # some of them
-    python benchmarks/levers.py --epochs 15 --seeds 42 1 2 --only default --test   # the default, with test
+    python benchmarks/levers.py --epochs 15 --seeds 42 1 2 --only default --test   # round 5's default, with test
 """
 
 import argparse
@@ -17,12 +17,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# name: (what it is, train_hf.py options over BASELINE: train_hf.py's default run, batch 128 as when the levers were
-# measured)
+# name: (what it is, train_hf.py options over BASELINE: round 5's default run, which the levers were measured against:
+# batch 128, no patch dropout; a lever's own --config_overrides are added to BASELINE_OVERRIDES)
 BASELINE = ["--per_device_train_batch_size", "128"]
+BASELINE_OVERRIDES = "patch_dropout=0"
 SHIFT = ["--augmentation", "pad_crop", "--crop_padding", "1"]  # ±1 px random shifts, with the flips
 LEVERS = {
-    "default": ("the default: Muon + AdamW at a constant rate, weight EMA 0.999, flips, batch 128", []),
+    "default": ("round 5's default: Muon + AdamW at a constant rate, weight EMA 0.999, flips, batch 128", []),
     "previous": ("the previous default: AdamW alone, flips", ["--muon", "false", "--ema_decay", "0"]),
     "adamw_ema": ("AdamW alone, flips, weight EMA", ["--muon", "false"]),
     "adamw_shift": ("AdamW alone, flips, ±1 px shifts", ["--muon", "false", "--ema_decay", "0", *SHIFT]),
@@ -72,7 +73,13 @@ def parse_args(argv=None):
 
 def command(name, seed, args):
     run_dir = Path(args.output_dir) / f"{name}-e{args.epochs:g}-s{seed}"
-    return [sys.executable, str(ROOT / "train_hf.py"), *BASELINE, *LEVERS[name][1], "--num_train_epochs", f"{args.epochs:g}",
+    options = list(LEVERS[name][1])
+    if "--config_overrides" in options:  # later keys win: the lever's own patch_dropout, if any, over the baseline's
+        at = options.index("--config_overrides") + 1
+        options[at] = f"{BASELINE_OVERRIDES},{options[at]}"
+    else:
+        options += ["--config_overrides", BASELINE_OVERRIDES]
+    return [sys.executable, str(ROOT / "train_hf.py"), *BASELINE, *options, "--num_train_epochs", f"{args.epochs:g}",
             "--seed", str(seed), "--save_strategy", "no", "--do_predict", str(args.test).lower(),
             "--disable_tqdm", "true", "--output_dir", str(run_dir), *args.train_hf_args], run_dir
 

@@ -31,6 +31,11 @@ def test_the_measured_levers_change_what_their_names_say(tmp_path):
     assert batch256.per_device_train_batch_size == 256
     assert previous.muon is False and previous.ema_decay == 0
     assert parsed["adamw_ema"][2].muon is False and parsed["adamw_ema"][2].ema_decay == 0.999
+    config = lambda name: train_hf.scratch_config(train_hf.parse_arguments(  # noqa: E731
+        levers.command(name, 1, args)[0][2:])[0], [str(i) for i in range(10)], (28, 28))
+    assert config("default").patch_dropout_prob == 0.0  # the baseline the levers were measured against
+    assert (config("mean_pool").pool, config("mean_pool").patch_dropout_prob) == ("mean", 0.0)  # both overrides
+    assert config("patch_drop0.25").patch_dropout_prob == 0.25  # the lever's own value wins
     shifted = parsed["muon_shift"][1]
     assert (shifted.augmentation, shifted.crop_padding) == ("pad_crop", 1) and parsed["muon_shift"][2].ema_decay == 0
 
@@ -42,5 +47,5 @@ def test_dry_run_prints_the_commands_and_the_table_of_what_was_measured(tmp_path
     levers.main(["--dry_run", "--only", "default", "previous", "--output_dir", str(tmp_path)])
     out = capsys.readouterr().out
     assert out.count("train_hf.py") == 2 and "--muon false --ema_decay 0" in out
-    assert "| default | the default: Muon + AdamW at a constant rate, weight EMA 0.999, flips, batch 128 | 4 | 42 | 90.70% | 91.20% |  | 3m57s | 1006 |" \
+    assert "| default | round 5's default: Muon + AdamW at a constant rate, weight EMA 0.999, flips, batch 128 | 4 | 42 | 90.70% | 91.20% |  | 3m57s | 1006 |" \
         in out
