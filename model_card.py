@@ -27,7 +27,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         EvalResult(task_type="image-classification", dataset_type=dataset_id or dataset_name, dataset_name=dataset_name,
                    dataset_split="test" if test_split == "test" else "validation", metric_type=HUB_METRIC_TYPES[key],
                    metric_name=name, metric_value=round(results[test_split][f"{test_split}_{key}"], 4))
-        for key, name in METRICS.items() if f"{test_split}_{key}" in results[test_split]
+        for key, name in METRICS.items() if f"{test_split}_{key}" in results.get(test_split, {})
     ]
     hub_base_model = base_model if base_model and not Path(base_model).exists() else None
     metadata = ModelCardData(
@@ -56,11 +56,14 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "input": f"{height}x{width}x{config.num_channels} images, {patch_h}x{patch_w} patches "
                  f"({config.num_patches} tokens), {config.num_labels} classes",
         "parameters": f"{parameters / 1e6:.2f}M",
-        "epochs": f"{train.get('epoch', training_args.num_train_epochs):g}",
+        "epochs": (f"{train['epoch']:.2f} of {train['num_train_epochs']:g}, stopped by the training budget "
+                   f"(--max_train_minutes {train['max_train_minutes']:g})" if train.get("stopped_by_budget") else
+                   f"{train.get('epoch', training_args.num_train_epochs):g}"),
         "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
                       f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
-        "optimizer": (f"Muon (torch.optim.Muon's update; learning rate {training_args.muon_learning_rate:g}) for the "
-                      "blocks' weight matrices, " if getattr(training_args, "muon", False) else "")
+        "optimizer": (f"Muon (torch.optim.Muon's update, Newton-Schulz in {muon_precision(training_args)}; learning "
+                      f"rate {training_args.muon_learning_rate:g}) for the blocks' weight matrices, "
+                      if getattr(training_args, "muon", False) else "")
                      + f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
                      f"{training_args.weight_decay:g} (weight matrices only)",
         "schedule": f"{value(training_args.lr_scheduler_type)} after a warm-up of {training_args.warmup_steps:g} "
@@ -130,3 +133,9 @@ and onnxruntime runs the ONNX file on the output of the image processor saved he
 def value(option):
     """An option's value: TrainingArguments keeps some as enums (OptimizerNames.ADAMW_TORCH -> adamw_torch)."""
     return getattr(option, "value", option)
+
+
+def muon_precision(training_args):
+    from vit_trainer import newton_schulz_dtype
+
+    return str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")

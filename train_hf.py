@@ -33,7 +33,6 @@ from transformers import (
     set_seed,
 )
 from transformers.trainer_utils import IntervalStrategy, SaveStrategy, SchedulerType
-from transformers.utils import is_torch_bf16_gpu_available
 
 import vit_simple  # registers vit-simple with the Auto classes, so saved folders load without remote code
 from configuration_vit_simple import pair
@@ -54,7 +53,7 @@ from model_card import write_model_card
 from vit_simple import MIN_GRID, MODEL_SIZES, SMALL_IMAGE
 from vit_trainer import (
     AugmentationEpoch,
-    TrainingThroughput,
+    TrainingClock,
     ViTSimpleTrainer,
     checkpoint_to_resume,
     metrics_function,
@@ -117,6 +116,11 @@ class TrainArguments(TrainingArguments):
         "--muon_learning_rate) and the rest (patch embedding, head, norms, biases, CLS token, positions) with AdamW. Default: Muon from scratch, AdamW alone "
         "when fine-tuning a checkpoint. With the weight average (--ema_decay) it is the default run's largest "
         "lever: 90.70%% validation accuracy after 4 epochs on Fashion-MNIST, against 88.60%% for AdamW.")})
+    max_train_minutes: float | None = field(default=None, metadata={"help": (
+        "A time budget: stop training at the first step past this many minutes of training (evaluation and "
+        "checkpoints not counted, earlier parts of a resumed run counted), then evaluate, report and save as after "
+        "the last epoch, with the weight average. The summary, all_results.json and the model card say where it "
+        "stopped; --resume_from_checkpoint true with a larger budget continues the run.")})
     ema_decay: float = field(default=0.999, metadata={"help": (
         "Keep an exponential moving average of the weights with this decay (0: none), evaluate it during training "
         "and save it as the final model. With Muon it added 2 points of validation accuracy after 4 epochs on "
@@ -144,10 +148,11 @@ class TrainArguments(TrainingArguments):
                  "points of validation accuracy at full length.")})
     label_smoothing_factor: float = field(default=0.1, metadata={
         "help": "Label smoothing of the cross-entropy: the true class gets 1 - x + x/classes, the others x/classes."})
-    bf16: bool = field(default=native_bfloat16(), metadata={"help": (
-        "Train (and evaluate) under bfloat16 autocast, the weights staying float32. Default: whether this machine "
-        "has native bfloat16 matrix multiplication (a recent GPU, or a CPU with AVX512-BF16 or AMX); --bf16 false "
-        "turns it off.")})
+    bf16: bool | None = field(default=None, metadata={"help": (
+        "Train (and evaluate) under bfloat16 autocast, the weights staying float32; Muon's Newton-Schulz iterations "
+        "run in bfloat16 too where it is native. Default: whether this machine has native bfloat16 matrix "
+        "multiplication (a GPU of compute capability 8.0 or later, or a CPU with AVX512-BF16 or AMX); elsewhere "
+        "bfloat16 is emulated and slower than float32. --bf16 false gives the float32 path on any machine.")})
     warmup_steps: float = field(default=0.05, metadata={
         "help": "Linear warm-up: a number of steps, or a fraction in [0, 1) of all steps (default 0 with Muon)."})
     eval_strategy: IntervalStrategy | str = field(default="epoch", metadata={
@@ -165,7 +170,11 @@ class TrainArguments(TrainingArguments):
         "help": "Copy batches to page-locked memory, for faster transfers to a GPU (default: whether there is one)."})
 
     def __post_init__(self):
-        if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not is_torch_bf16_gpu_available():
+        if self.max_train_minutes is not None and self.max_train_minutes <= 0:
+            raise InputError(f"--max_train_minutes must be a positive number of minutes, got {self.max_train_minutes}.")
+        if self.bf16 is None:
+            self.bf16 = native_bfloat16()
+        if (self.bf16 or self.bf16_full_eval) and not self.use_cpu and not torch.accelerator.is_available():
             self.use_cpu = True  # the run is on the CPU anyway; TrainingArguments wants that said to allow bf16 there
         super().__post_init__()
 
@@ -300,13 +309,13 @@ def main(args=None, callbacks=()):
     evaluation = {split: with_transform(dataset[split], ImageTransform(processor, model.config, data_args, train=False),
                                         training_args.per_device_eval_batch_size)
                   for split in ("validation", predict_split) if split in dataset}
-    train, throughput, from_scratch = None, TrainingThroughput(), model_args.model_name_or_path is None
+    train, clock, from_scratch = None, TrainingClock(training_args.max_train_minutes), model_args.model_name_or_path is None
     if training_args.do_train:
         resolve_augmentation(data_args, from_scratch, model.config.image_size)
         augmentation = ImageTransform(processor, model.config, data_args, train=True,
                                       seed=training_args.data_seed or training_args.seed)
         train = with_transform(dataset["train"], augmentation, training_args.per_device_train_batch_size)
-        callbacks = [throughput, AugmentationEpoch(augmentation), *callbacks]
+        callbacks = [clock, AugmentationEpoch(augmentation), *callbacks]
     trainer = ViTSimpleTrainer(
         model=model,
         args=training_args,
@@ -324,8 +333,10 @@ def main(args=None, callbacks=()):
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()  # model.safetensors, config.json, the .py files, preprocessor_config.json
-        results["train"] = {**train_result.metrics,
-                            "train_images_per_second": throughput.images_per_second(training_args)}
+        results["train"] = {**train_result.metrics, "train_images_per_second": clock.images_per_second(training_args),
+                            "train_minutes": clock.total_seconds / 60, "num_train_epochs": training_args.num_train_epochs}
+        if clock.stopped_at is not None:
+            results["train"].update(max_train_minutes=training_args.max_train_minutes, stopped_by_budget=True)
     predictions = {}  # evaluated once each, at the end; the test split only here
     splits = (["validation"] if training_args.do_eval else []) + ([predict_split] if training_args.do_predict else [])
     for split in dict.fromkeys(splits):
@@ -394,10 +405,13 @@ def summary(results, wall_seconds, training_args, trainer):
     test = split if split != "eval" else "validation (test split not evaluated)"
     tta = f", with test-time augmentation {percent(split, 'tta_accuracy')}" if f"{split}_tta_accuracy" in \
         results.get(split, {}) else ""
+    train = results["train"]
+    budget = (f"stopped by the {train['max_train_minutes']:g}-minute budget at epoch {train['epoch']:.2f} of "
+              f"{train['num_train_epochs']:g} | " if train.get("stopped_by_budget") else "")
     return (f"\n{test} accuracy {percent(split, 'accuracy')} (macro F1 {percent(split, 'macro_f1')}, top-5 "
             f"{percent(split, 'top_5_accuracy')}{tta}), validation accuracy {percent('eval', 'accuracy')} | wall time "
-            f"{minutes}m{seconds:02d}s | " + (f"training {results['train']['train_images_per_second']:.0f} images/s | "
-            if "train_images_per_second" in results["train"] else "no training | ") + f"saved to {where}")
+            f"{minutes}m{seconds:02d}s | " + budget + (f"training {train['train_images_per_second']:.0f} images/s | "
+            if "train_images_per_second" in train else "no training | ") + f"saved to {where}")
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch.optim._muon import _adjust_lr  # Muon's learning-rate adjustment by shape, as torch's Muon applies it
 from transformers import Trainer, TrainerCallback
+from transformers.trainer_callback import ExportableState
 from transformers.trainer import TRAINER_STATE_NAME
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
 from data_images import IndexedSplit, InputError, collate, image_ids
 
@@ -54,11 +55,16 @@ def block_matrix_names(model):
 
 class BatchedMuon(torch.optim.Muon):
     """`torch.optim.Muon` with the Newton-Schulz iterations run once per shape on a stack of matrices instead of
-    once per matrix: the same arithmetic (bfloat16 matrix products, the same order) and so the same updates, bit for
-    bit, with a few large products in place of many small ones. torch's Muon steps its matrices one at a time; a
+    once per matrix. With `ns_dtype=torch.bfloat16` (the default, torch's choice) it is the same arithmetic in the
+    same order, and so the same updates, bit for bit, with a few large products in place of many small ones; a
     ViT's blocks hold a handful of shapes, each repeated once per block, so on a CPU, where a small product costs
-    mostly its call, the optimizer step costs a fraction. The state (`momentum_buffer` per matrix) is torch's, so
-    checkpoints move between the two."""
+    mostly its call, the optimizer step costs a fraction. `ns_dtype=torch.float32` runs the iterations in float32,
+    for machines where bfloat16 products are emulated (the training side picks it with `newton_schulz_dtype`). The
+    state (`momentum_buffer` per matrix) is torch's, so checkpoints move between the two and between dtypes."""
+
+    def __init__(self, params, *args, ns_dtype=torch.bfloat16, **kwargs):
+        super().__init__(params, *args, **kwargs)
+        self.ns_dtype = ns_dtype
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -77,7 +83,8 @@ class BatchedMuon(torch.optim.Muon):
                 same.append(param)
                 stacked.append(update)
             for shape, (same, stacked) in by_shape.items():
-                ortho = newton_schulz(torch.stack(stacked), group["ns_coefficients"], group["ns_steps"], group["eps"])
+                ortho = newton_schulz(torch.stack(stacked), group["ns_coefficients"], group["ns_steps"], group["eps"],
+                                      self.ns_dtype)
                 torch._foreach_mul_(same, 1 - lr * group["weight_decay"])
                 torch._foreach_add_(same, list(ortho.unbind(0)), alpha=-_adjust_lr(lr, group["adjust_lr_fn"], shape))
         return loss
@@ -91,11 +98,11 @@ def closure_loss(closure):
         return closure()
 
 
-def newton_schulz(matrices, coefficients, steps, eps):
+def newton_schulz(matrices, coefficients, steps, eps, dtype=torch.bfloat16):
     """torch's `_zeropower_via_newtonschulz` on a stack of matrices (batch, rows, columns), each normalised by its
-    own Frobenius norm."""
+    own Frobenius norm, computed in `dtype` (torch's is bfloat16)."""
     a, b, c = coefficients
-    ortho = matrices.bfloat16()
+    ortho = matrices.to(dtype)
     tall = matrices.size(-2) > matrices.size(-1)
     if tall:
         ortho = ortho.mT
@@ -105,6 +112,14 @@ def newton_schulz(matrices, coefficients, steps, eps):
         gram_update = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
         ortho = torch.baddbmm(ortho, gram_update, ortho, beta=a)
     return ortho.mT if tall else ortho
+
+
+def newton_schulz_dtype(bf16):
+    """Muon's Newton-Schulz precision for a run: bfloat16, as torch's Muon, when the run trains under bf16 autocast
+    on a machine with native bfloat16 products; float32 everywhere else, where bfloat16 products are emulated (on a
+    CPU without AVX512-BF16 the default model's Muon step took 720 ms in bfloat16 against 23 ms in float32) or the
+    run asked for float32 (--bf16 false)."""
+    return torch.bfloat16 if bf16 and native_bfloat16() else torch.float32
 
 
 class MuonWithAdamW(torch.optim.Optimizer):
@@ -183,7 +198,8 @@ class ViTSimpleTrainer(Trainer):
         ], **adamw_kwargs)
         # match_rms_adamw scales each update to AdamW's typical size, so AdamW's weight decay carries over
         muon = BatchedMuon([p for n, p in model.named_parameters() if n in matrices], lr=self.muon_learning_rate,
-                           weight_decay=self.args.weight_decay, adjust_lr_fn="match_rms_adamw")
+                           weight_decay=self.args.weight_decay, adjust_lr_fn="match_rms_adamw",
+                           ns_dtype=newton_schulz_dtype(self.args.bf16))
         self.optimizer = MuonWithAdamW(adamw, muon)
         return self.optimizer
 
@@ -331,11 +347,35 @@ class AugmentationEpoch(TrainerCallback):
         self.augmentation.set_epoch(math.floor(state.epoch + 1e-6))
 
 
-class TrainingThroughput(TrainerCallback):
-    """Seconds spent in training steps, data loading included; evaluation and checkpointing left out."""
+class TrainingClock(TrainerCallback, ExportableState):
+    """The time spent in training steps (data loading included; evaluation and checkpointing left out), summed over
+    the run's resumes: it travels in each checkpoint's trainer state. Once the rate has settled it prints the minutes
+    the run will take, and with `budget_minutes` it stops training at the first step past that many minutes, as
+    Lightning's `Trainer(max_time=...)`: that step is checkpointed (a resume with a larger budget continues from it),
+    and the run ends as after its last epoch."""
 
-    def __init__(self):
-        self.seconds, self.steps, self.since = 0.0, 0, None
+    warmup_steps = 10  # steps left out of the estimate: start-up, the first loader worker, first allocations
+    estimate_steps = 20  # steps timed for the estimate
+
+    def __init__(self, budget_minutes=None):
+        self.budget_minutes = budget_minutes
+        self.seconds, self.steps, self.since = 0.0, 0, None  # this process's share, for its images/s
+        self.earlier_seconds = 0.0  # the checkpoint's, when the run resumes
+        self.warm = None  # (seconds, steps) when the warm-up ended
+        self.stopped_at = None  # the epoch at which the budget stopped training
+
+    @property
+    def total_seconds(self):
+        return self.earlier_seconds + self.seconds
+
+    def state(self):
+        return {"args": {"budget_minutes": self.budget_minutes}, "attributes": {"seconds": self.total_seconds}}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        saved = state.stateful_callbacks.get(type(self).__name__)
+        if args.resume_from_checkpoint and state.global_step > 0 and isinstance(saved, dict):
+            self.earlier_seconds = saved["attributes"]["seconds"]
+        self.since = time.perf_counter()
 
     def restart(self, *args, **kwargs):
         self.since = time.perf_counter()
@@ -347,21 +387,62 @@ class TrainingThroughput(TrainerCallback):
         self.seconds += now - self.since
         self.steps += 1
         self.since = now
+        if self.steps == self.warmup_steps:
+            self.warm = (self.seconds, self.steps)
+        elif self.warm and self.steps == self.warm[1] + self.estimate_steps and state.is_world_process_zero:
+            print(self.estimate(args, state), flush=True)
+        if self.budget_minutes is not None and state.global_step < state.max_steps and \
+                decided_by_first_process(self.total_seconds >= 60 * self.budget_minutes, args.device):
+            control.should_training_stop = True
+            control.should_save = args.save_strategy != SaveStrategy.NO
+            self.stopped_at = state.epoch
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        if self.stopped_at is not None:  # the stopping step is checkpointed already, and the run evaluates at its end
+            control.should_evaluate = control.should_save = False  # (an evaluation now would move the saved RNG)
+
+    def estimate(self, args, state):
+        """'training at 1180 images/s: about 15 minutes for 20 epochs (evaluation aside); ...'"""
+        seconds_per_step = (self.seconds - self.warm[0]) / (self.steps - self.warm[1])
+        total = (self.total_seconds + (state.max_steps - state.global_step) * seconds_per_step) / 60
+        length = (f"{args.num_train_epochs:g} epochs" if args.max_steps <= 0 else f"{state.max_steps} steps")
+        line = (f"training at {images_per_step(args) / seconds_per_step:.0f} images/s: about {total:.0f} minutes for "
+                f"{length} (evaluation aside); ")
+        if self.budget_minutes is None:
+            return line + "--max_train_minutes sets a budget"
+        if total <= self.budget_minutes:
+            return line + f"within the budget of {self.budget_minutes:g} minutes"
+        share = max(0.0, (60 * self.budget_minutes - self.total_seconds) / seconds_per_step + state.global_step)
+        return line + (f"the budget of {self.budget_minutes:g} minutes stops it near epoch "
+                       f"{share / state.max_steps * state.num_train_epochs:.1f}")
 
     def images_per_second(self, args):
-        images = self.steps * args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
-        return images / self.seconds if self.seconds else float("nan")
+        return self.steps * images_per_step(args) / self.seconds if self.seconds else float("nan")
 
+
+def images_per_step(args):
+    return args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size
+
+
+def decided_by_first_process(decision, device):
+    """`decision` as the first process made it: processes that each read their own clock could disagree, and one
+    that stops alone would leave the others waiting for it."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return decision
+    flag = torch.tensor([int(decision)], device=device)
+    torch.distributed.broadcast(flag, src=0)
+    return bool(flag.item())
 
 
 def native_bfloat16():
-    """Whether this machine multiplies bfloat16 matrices natively: a CUDA GPU that supports it, or a CPU with
-    AVX512-BF16 or AMX. There bf16 autocast trains about twice as fast (the Fashion-MNIST default on a 2-core AMD
-    EPYC with AVX512-BF16: 1117 against 563 images/s for the training step); elsewhere it is emulated and slower."""
+    """Whether this machine multiplies bfloat16 matrices natively: a CUDA GPU of compute capability 8.0 or later
+    (Ampere on; a T4 or V100 only emulates bf16) or a ROCm GPU, else a CPU with AVX512-BF16 or AMX. There bf16
+    autocast trains about twice as fast; elsewhere it is emulated and slower than float32."""
     if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence the care
     return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
+
 
 def write_run_reports(trainer, evaluation, predictions, predict_split, label_names, data_args):
     """The reports of the split last predicted (the test split, else validation) and, after training, the

@@ -5,8 +5,8 @@
 
 - data: images/s of one data-loading process (the training transform: decode, convert, augment, normalise, collate),
   as one `dataloader_num_workers` worker produces them, on one thread;
-- model: images/s of the training step alone (forward, loss, backward, fused AdamW step, bf16 autocast when the run
-  uses it) on batches already in memory, with the threads training gets;
+- model: images/s of the training step alone (forward, loss, backward, and the step of the run's optimizer: Muon with
+  AdamW from scratch; bf16 autocast when the run uses it) on batches already in memory, with the threads training gets;
 - trainer: images/s of `train_hf.main` itself for `--steps` steps (Trainer, its dataloader worker, logging), the
   same figure its summary prints, warm-up steps excluded.
 
@@ -15,6 +15,7 @@ Extra arguments go to train_hf.py, e.g. `-- --augmentation pad_crop` or `-- --co
 """
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -30,6 +31,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 import data_images  # noqa: E402
 import train_hf  # noqa: E402
+import vit_trainer  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -53,7 +55,7 @@ def setup(train_hf_args, output_dir):
     data_images.resolve_augmentation(data_args, model_args.model_name_or_path is None, model.config.image_size)
     transform = data_images.ImageTransform(processor, model.config, data_args, train=True)
     train = data_images.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
-    return model, train, training_args
+    return model, train, training_args, model_args.model_name_or_path is None
 
 
 def data_images_per_second(train, batch_size, batches):
@@ -72,30 +74,42 @@ def data_images_per_second(train, batch_size, batches):
         torch.set_num_threads(threads)
 
 
-def model_images_per_second(model, batch, batches, bf16):
-    """The training step alone, on one batch kept in memory: the optimizer is Trainer's default (fused AdamW), under
+def model_images_per_second(model, batch, batches, training_args, from_scratch):
+    """The training step alone, on one batch kept in memory: forward and loss, backward, and the step of the
+    optimizer the run uses (Muon with AdamW from scratch, AdamW when fine-tuning; built by the run's Trainer), under
     bf16 autocast when the run uses it."""
+    muon = train_hf.uses_muon(training_args, from_scratch)
+    args = copy.copy(training_args)
+    args.eval_strategy = "no"  # the model stage has no evaluation
+    trainer = train_hf.ViTSimpleTrainer(model=model, args=args,
+                                        muon_learning_rate=training_args.muon_learning_rate if muon else None)
+    optimizer = trainer.create_optimizer()
     model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True)
-    pixel_values, labels = batch["pixel_values"], batch["labels"]
+    device = training_args.device
+    pixel_values, labels = batch["pixel_values"].to(device), batch["labels"].to(device)
 
     def step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=training_args.bf16):
             loss = model(pixel_values=pixel_values, labels=labels).loss
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     for _ in range(3):
         step()
     start = time.perf_counter()
     for _ in range(batches):
         step()
-    return batches * len(labels) / (time.perf_counter() - start)
+    name = "Muon + AdamW" if muon else "AdamW"
+    if muon:
+        name += f" (Newton-Schulz in {str(optimizer.muon.ns_dtype).removeprefix('torch.')})"
+    return batches * len(labels) / (time.perf_counter() - start), name
 
 
-class SteadyThroughput(train_hf.TrainingThroughput):
-    """train_hf's throughput counter, counting only the steps after the first `skip` (start-up, worker spawn)."""
+class SteadyThroughput(train_hf.TrainingClock):
+    """train_hf's training clock, counting only the steps after the first `skip` (start-up, worker spawn)."""
 
     def __init__(self, skip):
         super().__init__()
@@ -119,18 +133,21 @@ def trainer_images_per_second(train_hf_args, output_dir, steps, training_args):
 def main(argv=None):
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as output_dir:
-        model, train, training_args = setup(args.train_hf_args, output_dir)
+        model, train, training_args, from_scratch = setup(args.train_hf_args, output_dir)
         batch_size = training_args.per_device_train_batch_size
         data, batch = data_images_per_second(train, batch_size, args.batches)
-        step = model_images_per_second(model, batch, args.batches, training_args.bf16)
+        step, optimizer = model_images_per_second(model, batch, args.batches, training_args, from_scratch)
         trainer = trainer_images_per_second(args.train_hf_args, output_dir, args.steps, training_args)
+    native = vit_trainer.native_bfloat16()
     results = {"data_images_per_second_per_worker": data, "model_images_per_second": step,
                "trainer_images_per_second": trainer, "dataloader_num_workers": training_args.dataloader_num_workers,
                "torch_threads": torch.get_num_threads(), "batch_size": batch_size, "bf16": training_args.bf16,
+               "native_bfloat16": native, "optimizer": optimizer, "device": str(training_args.device),
                "cpu_count": os.cpu_count(), "train_hf_args": args.train_hf_args}
-    print(f"\ntrain_hf.py {' '.join(args.train_hf_args) or '(defaults)'}: batch {batch_size}, "
+    print(f"\ntrain_hf.py {' '.join(args.train_hf_args) or '(defaults)'}: {training_args.device}, batch {batch_size}, "
           f"{training_args.dataloader_num_workers} dataloader worker(s), {torch.get_num_threads()} torch threads, "
-          f"{'bf16 autocast' if training_args.bf16 else 'float32'}\n")
+          f"{'bf16 autocast' if training_args.bf16 else 'float32'}, {optimizer}; bfloat16 is "
+          f"{'native' if native else 'emulated'} here\n")
     print("| stage | images/s | vs model |\n| --- | ---: | ---: |")
     for name, value in [("data (one worker, 1 thread)", data), ("model (training step)", step),
                         ("trainer (end to end)", trainer)]:

@@ -22,3 +22,7 @@ def test_quick_run_reports_data_model_and_trainer_images_per_second(fashion_slic
     for key in ("data_images_per_second_per_worker", "model_images_per_second", "trainer_images_per_second"):
         assert results[key] > 0 and results[key] == json.loads(out.read_text())[key]
     assert results["batch_size"] == 16 and results["dataloader_num_workers"] == 0
+    # the model stage steps the optimizer the run uses: Muon from scratch, its iterations in bf16 only where native
+    expected = "bfloat16" if results["bf16"] and results["native_bfloat16"] else "float32"
+    assert results["optimizer"] == f"Muon + AdamW (Newton-Schulz in {expected})"
+    assert f"bfloat16 is {'native' if results['native_bfloat16'] else 'emulated'} here" in table

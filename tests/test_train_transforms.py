@@ -241,17 +241,6 @@ def test_crop_padding_below_one_pixel_is_refused():
         train_hf.DataArguments(crop_padding=0)
 
 
-def test_bf16_defaults_to_what_the_machine_runs_natively(tmp_path):
-    _, _, args = train_hf.parse_arguments(["--output_dir", str(tmp_path)])
-    assert args.bf16 == train_hf.native_bfloat16()
-    if args.bf16 and not torch.cuda.is_available():
-        assert args.use_cpu  # TrainingArguments only allows bf16 without an accelerator when told it is on the CPU
-    _, _, off = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--bf16", "false"])
-    assert not off.bf16
-    _, _, on = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--bf16", "true"])
-    assert on.bf16 and (on.use_cpu or torch.cuda.is_available())
-
-
 def test_flip_augmentation_only_mirrors_some_images():
     config = tiny_config()
     transform, processor = transform_for(config, train=True, augmentation="flip", horizontal_flip=True)
