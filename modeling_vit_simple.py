@@ -138,7 +138,6 @@ class Attention(nn.Module):
         self.heads = config.num_attention_heads
         self.scale = config.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
-        self.is_causal = False  # transformers' attention functions treat a module without it as causal
 
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.to_qkv = nn.Linear(config.hidden_size, inner_dim * 3, bias=config.qkv_bias)
@@ -155,7 +154,7 @@ class Attention(nn.Module):
             q = q[:, :, :1]
         dropout = self.attention_dropout if self.training else 0.0
 
-        if output_attentions or self.config._attn_implementation == "eager" or self.explicit_is_faster(k):
+        if self.explicit_softmax(output_attentions, k):
             dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
             attn = dots.softmax(dim=-1)
             out = torch.matmul(F.dropout(attn, p=dropout, training=self.training), v)
@@ -166,13 +165,16 @@ class Attention(nn.Module):
         out = rearrange(out, "b h n d -> b n (h d)")
         return self.dropout(self.to_out(out)), attn
 
-    def explicit_is_faster(self, k):
-        """Where torch's fused CPU attention (sdpa) loses to the explicit softmax (torch 2.14, measured with
-        benchmarks/profile_vit.py and bench_vit.py): in bfloat16 (50-577 tokens: 1.2-1.5x slower forward, 2-4.5x
-        forward and backward), and in training mode on short sequences (up to 64 tokens), where its backward, which
-        also zero-fills its gradients, costs more than the two matmuls it replaces. In eval mode float32 keeps sdpa.
-        The choice follows the module's mode, not autograd's, so that activation checkpointing recomputes a block
-        with the kernel its forward used."""
+    def explicit_softmax(self, output_attentions, k):
+        """Whether to compute softmax(q k^T) v step by step rather than through sdpa: when the attention weights are
+        asked for (`output_attentions`, or the eager implementation), and where torch's fused CPU attention loses to
+        it (torch 2.14, benchmarks/profile_vit.py and bench_vit.py): in bfloat16 (50-577 tokens: 1.2-1.5x slower
+        forward, 2-4.5x forward and backward), and in training mode on short sequences (up to 64 tokens), where its
+        backward, which also zero-fills its gradients, costs more than the two matmuls it replaces. In eval mode
+        float32 keeps sdpa. The choice follows the module's mode, not autograd's, so that activation checkpointing
+        recomputes a block with the kernel its forward used."""
+        if output_attentions or self.config._attn_implementation == "eager":
+            return True
         if k.device.type != "cpu":
             return False
         return k.dtype == torch.bfloat16 or (self.training and k.shape[-2] <= 64)
@@ -283,13 +285,9 @@ class ViTSimplePreTrainedModel(PreTrainedModel):
         shape. Through the Auto classes the keyword arrives inside `config`."""
         config = kwargs.get("config")
         wanted = config.image_size if isinstance(config, PretrainedConfig) else kwargs.get("image_size")
-        if pretrained_model_name_or_path is None or wanted is None:
-            return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
-        hub_kwargs = ("cache_dir", "force_download", "proxies", "token", "local_files_only", "revision", "subfolder")
-        saved_config, _ = cls.config_class.get_config_dict(
-            pretrained_model_name_or_path, **{name: kwargs[name] for name in hub_kwargs if name in kwargs}
-        )
-        saved = saved_config.get("image_size")
+        saved = None
+        if pretrained_model_name_or_path is not None and wanted is not None:  # the Hub options pass through
+            saved = cls.config_class.get_config_dict(pretrained_model_name_or_path, **kwargs)[0].get("image_size")
         if saved is None or pair(saved) == pair(wanted):
             return super().from_pretrained(pretrained_model_name_or_path, *model_args, **kwargs)
         if isinstance(config, PretrainedConfig):

@@ -1,5 +1,5 @@
 """Inference speed of vit-simple as shipped: PyTorch (float32 eager, bf16 autocast, torch.compile) against the
-onnxruntime files export_vit.py writes (float32, int8 weights), on bench_vit.py's configs and batch sizes.
+onnxruntime files vit-simple-export writes (float32, int8 weights), on bench_vit.py's configs and batch sizes.
 
     .venv/bin/python benchmarks/bench_export.py                            # fmnist, vit_s16_224, vit_s16_384
     .venv/bin/python benchmarks/bench_export.py --configs fmnist --torch_compile --json export_speed.json
@@ -10,7 +10,7 @@ C D E ...) after warm-up, each iteration timed with its CPU time over its wall t
 (almost) every thread busy count (bench_vit.py's rules). Reported: images/s (median), the speed-up over torch float32
 eager as a ratio of medians and as the median of per-round ratios, and each variant's max |logit diff| and
 predicted-class agreement with torch float32 on the benchmark batch (random images: the agreement of int8 there is a
-lower bound, see export_vit.py --evaluate for accuracy on real images).
+lower bound, see vit-simple-export --evaluate for accuracy on real images).
 """
 
 import argparse
@@ -26,7 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_vit  # noqa: E402  (also puts the repo root on sys.path)
-import export_vit  # noqa: E402
+from vit_simple import export  # noqa: E402
 
 BASELINE = "torch float32"
 
@@ -37,8 +37,8 @@ def variants(arch, args, folder):
     wrapped = bench_vit.build_model("vit-simple", arch).eval()  # Logits(ViTSimpleForImageClassification)
     model = wrapped.model
     images, _ = bench_vit.make_batch(arch, bench_vit.batch_size_for(arch, args), "cpu")
-    export_vit.export_onnx(model, folder / "model.onnx")
-    export_vit.quantize_int8(folder / "model.onnx", folder / "model_int8.onnx")
+    export.export_onnx(model, folder / "model.onnx")
+    export.quantize_int8(folder / "model.onnx", folder / "model_int8.onnx")
 
     def torch_step(forward, precision):
         def step():
@@ -47,7 +47,7 @@ def variants(arch, args, folder):
         return step
 
     def onnx_step(path):
-        session = export_vit.onnx_session(path, threads=args.threads)
+        session = export.onnx_session(path, threads=args.threads)
         return lambda: session.run(["logits"], {"pixel_values": images.numpy()})[0]
 
     steps = {BASELINE: torch_step(wrapped, "float32"), "torch bf16 autocast": torch_step(wrapped, "bf16")}

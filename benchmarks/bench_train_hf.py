@@ -29,9 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
-import data_images  # noqa: E402
 import train_hf  # noqa: E402
-import vit_trainer  # noqa: E402
+from vit_simple import augmentation, data  # noqa: E402
+from vit_simple.hardware import native_bfloat16  # noqa: E402
+from vit_simple.options import parse_arguments  # noqa: E402
+from vit_simple.trainer import TrainingClock, ViTSimpleTrainer  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -48,14 +50,14 @@ def parse_args(argv=None):
 
 
 def setup(train_hf_args, output_dir):
-    model_args, data_args, training_args = train_hf.parse_arguments(["--output_dir", output_dir, *train_hf_args])
-    dataset, label_names = data_images.load_data(data_args, model_args.cache_dir, training_args.seed)
-    image_size = data_images.first_image_size(dataset["train"], data_args.image_column_name)
-    model, processor = train_hf.build_model(model_args, label_names, image_size)
-    data_images.resolve_augmentation(data_args, model_args.model_name_or_path is None, model.config.image_size)
-    transform = data_images.ImageTransform(processor, model.config, data_args, train=True)
-    train = data_images.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
-    return model, train, training_args, model_args.model_name_or_path is None
+    options = parse_arguments(["--output_dir", output_dir, *train_hf_args])
+    model_args, data_args, training_args = options
+    dataset, label_names = data.load_data(data_args, model_args.cache_dir, training_args.seed)
+    image_size = data.first_image_size(dataset["train"], data_args.image_column_name)
+    model, processor = train_hf.build_model(model_args, label_names, image_size, options.chosen.get("patch_dropout"))
+    transform = augmentation.ImageTransform.for_run(processor, model.config, data_args, train=True)
+    train = augmentation.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
+    return model, train, training_args
 
 
 def data_images_per_second(train, batch_size, batches):
@@ -63,7 +65,7 @@ def data_images_per_second(train, batch_size, batches):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=data_images.collate)
+        loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, collate_fn=augmentation.collate)
         iterator = iter(loader)
         next(iterator)  # first batch: opening files
         start, images = time.perf_counter(), 0
@@ -74,14 +76,14 @@ def data_images_per_second(train, batch_size, batches):
         torch.set_num_threads(threads)
 
 
-def model_images_per_second(model, batch, batches, training_args, from_scratch):
+def model_images_per_second(model, batch, batches, training_args):
     """The training step alone, on one batch kept in memory: forward and loss, backward, and the step of the
     optimizer the run uses (Muon with AdamW from scratch, AdamW when fine-tuning; built by the run's Trainer), under
     bf16 autocast when the run uses it."""
-    muon = train_hf.uses_muon(training_args, from_scratch)
+    muon = training_args.muon
     args = copy.copy(training_args)
     args.eval_strategy = "no"  # the model stage has no evaluation
-    trainer = train_hf.ViTSimpleTrainer(model=model, args=args,
+    trainer = ViTSimpleTrainer(model=model, args=args,
                                         muon_learning_rate=training_args.muon_learning_rate if muon else None)
     optimizer = trainer.create_optimizer()
     model.train()
@@ -108,7 +110,7 @@ def model_images_per_second(model, batch, batches, training_args, from_scratch):
     return batches * len(labels) / (time.perf_counter() - start), name
 
 
-class SteadyThroughput(train_hf.TrainingClock):
+class SteadyThroughput(TrainingClock):
     """train_hf's training clock, counting only the steps after the first `skip` (start-up, worker spawn)."""
 
     def __init__(self, skip):
@@ -133,12 +135,12 @@ def trainer_images_per_second(train_hf_args, output_dir, steps, training_args):
 def main(argv=None):
     args = parse_args(argv)
     with tempfile.TemporaryDirectory() as output_dir:
-        model, train, training_args, from_scratch = setup(args.train_hf_args, output_dir)
+        model, train, training_args = setup(args.train_hf_args, output_dir)
         batch_size = training_args.per_device_train_batch_size
         data, batch = data_images_per_second(train, batch_size, args.batches)
-        step, optimizer = model_images_per_second(model, batch, args.batches, training_args, from_scratch)
+        step, optimizer = model_images_per_second(model, batch, args.batches, training_args)
         trainer = trainer_images_per_second(args.train_hf_args, output_dir, args.steps, training_args)
-    native = vit_trainer.native_bfloat16()
+    native = native_bfloat16()
     results = {"data_images_per_second_per_worker": data, "model_images_per_second": step,
                "trainer_images_per_second": trainer, "dataloader_num_workers": training_args.dataloader_num_workers,
                "torch_threads": torch.get_num_threads(), "batch_size": batch_size, "bf16": training_args.bf16,

@@ -1,6 +1,7 @@
 """The README's commands and code work as written: every command's flags exist, and every Python block that needs no
 Hub download runs (on a tiny model where the README's is heavy) and does what the README says it does."""
 
+import importlib
 import json
 import os
 import re
@@ -8,15 +9,15 @@ import shlex
 import subprocess
 import sys
 import textwrap
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-import export_vit
-import train_hf
 import vit_simple
+from vit_simple import export
+from vit_simple.options import parse_arguments
+from vit_simple.trainer import CHECKPOINT_FILES, EMA_FILE
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -61,10 +62,14 @@ def flags(arguments):
 
 
 TRAIN_RUNS = script_runs("train_hf.py")
-OTHER_SCRIPTS = sorted({words[i + 1] for words in bash_commands() for i in range(len(words) - 1)
-                        if words[i] == ".venv/bin/python" and (words[i + 1].startswith("benchmarks/")
-                                                              or words[i + 1] in ("convert_vit_weights.py",
-                                                                                  "export_vit.py"))})
+BENCHMARKS = sorted({words[i + 1] for words in bash_commands() for i in range(len(words) - 1)
+                     if words[i] == ".venv/bin/python" and words[i + 1].startswith("benchmarks/")})
+COMMANDS = {"vit-simple-export": "vit_simple.export", "vit-simple-convert": "vit_simple.convert"}  # console scripts
+
+
+def command_runs(command):
+    """The argument lists of the README's commands that run the console script `command` (.venv/bin/<command>)."""
+    return [words[1:] for words in bash_commands() if words[0] == f".venv/bin/{command}"]
 
 
 def test_readme_is_a_short_door_that_opens_with_the_two_commands():
@@ -75,41 +80,52 @@ def test_readme_is_a_short_door_that_opens_with_the_two_commands():
     assert commands == FIRST_COMMANDS
 
 
-def test_readme_shows_train_hf_and_the_other_scripts():
+def test_readme_shows_train_hf_the_commands_and_the_benchmarks():
     commands = [text for text, _ in TRAIN_RUNS]
     assert ".venv/bin/python train_hf.py" in [re.split(r" '?&&'? ", text)[-1] for text in commands]  # the first
     assert len(commands) >= 9, commands
-    assert {"convert_vit_weights.py", "export_vit.py", "benchmarks/bench_vit.py"} <= set(OTHER_SCRIPTS)
+    assert all(command_runs(command) for command in COMMANDS) and "benchmarks/bench_vit.py" in BENCHMARKS
+
+
+def test_readme_commands_are_the_packages_console_scripts():
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert {command: target.split(":")[0] for command, target in scripts.items() if command in COMMANDS} == COMMANDS
+    assert scripts["vit-simple-train"] == "train_hf:cli"
 
 
 @pytest.mark.parametrize("command, arguments", TRAIN_RUNS, ids=[text[-60:] for text, _ in TRAIN_RUNS])
-def test_readme_train_hf_command_parses_with_its_options_spelled_in_full(command, arguments, tmp_path):
-    parsed = train_hf.parse_arguments(arguments + ["--output_dir", str(tmp_path)])
-    options = {field.name for arguments_class in parsed for field in fields(arguments_class)}
-    # argparse accepts abbreviations; the README must use the full names, which the options keep
-    assert [flag for flag in flags(arguments) if flag[2:] not in options] == []
+def test_readme_train_hf_command_parses_with_its_options_spelled_in_full(command, arguments, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the fine-tuning commands find a checkpoint to read the image size of
+    vit_simple.ViTSimpleConfig(image_size=32, patch_size=8).save_pretrained("outputs/vit-simple")
+    checkpoint = tmp_path / "out" / "checkpoint-1"  # and --resume_from_checkpoint true a complete checkpoint
+    checkpoint.mkdir(parents=True)
+    for name in (*CHECKPOINT_FILES, EMA_FILE):
+        (checkpoint / name).write_text("{}")
+    parse_arguments(arguments + ["--output_dir", str(tmp_path / "out")])  # an abbreviated option is refused
 
 
-@pytest.fixture(scope="module")
-def help_texts():
-    """Each script's --help, the scripts run side by side."""
-    runs = {script: subprocess.Popen([sys.executable, script, "--help"], cwd=REPO, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for script in OTHER_SCRIPTS}
-    texts = {}
-    for script, run in runs.items():
-        output, _ = run.communicate(timeout=120)
-        assert run.returncode == 0, f"{script} --help failed:\n{output}"
-        texts[script] = output
-    return texts
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_readme_command_accepts_every_flag_the_readme_gives_it(command, capsys):
+    module = importlib.import_module(COMMANDS[command])
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    help_text = capsys.readouterr().out
+    used = {flag for arguments in command_runs(command) for flag in flags(arguments)}
+    unknown = sorted(flag for flag in used if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text))
+    assert used and unknown == [], f"{command} --help lists none of {unknown}"
 
 
-@pytest.mark.parametrize("script", OTHER_SCRIPTS)
-def test_readme_script_exists_and_accepts_every_flag_the_readme_gives_it(script, help_texts):
+@pytest.mark.parametrize("script", BENCHMARKS)
+def test_readme_benchmark_exists_and_accepts_every_flag_the_readme_gives_it(script):
     assert (REPO / script).is_file()
+    run = subprocess.run([sys.executable, script, "--help"], cwd=REPO, text=True, capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stderr
     used = {flag for _, arguments in script_runs(script) for flag in flags(arguments)}
-    assert used, f"no README command gives {script} a flag"
-    unknown = sorted(flag for flag in used if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_texts[script]))
-    assert unknown == [], f"{script} --help lists none of {unknown}"
+    unknown = sorted(flag for flag in used if not re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", run.stdout))
+    assert used and unknown == [], f"{script} --help lists none of {unknown}"
 
 
 # The README's Python blocks, each found by a line of it, with what the test changes so that it runs offline and
@@ -161,7 +177,7 @@ PYTHON_BLOCKS = {
             result = {"image_size": model.config.image_size, "logits": list(logits.shape)}
         """),
     # converts google/vit-base-patch16-224 from the Hub: only its imports and its call's arguments are checked
-    "convert from Python": dict(found_by="from convert_vit_weights import", hub=True),
+    "convert from Python": dict(found_by="from vit_simple.convert import", hub=True),
 }
 
 DRIVER = textwrap.dedent(
@@ -201,7 +217,7 @@ def python_block_results(tmp_path_factory):
     model = vit_simple.ViTSimpleForImageClassification(config).eval()
     model.save_pretrained(work / "tiny")
     vit_simple.image_processor_for(config).save_pretrained(work / "tiny")
-    export_vit.export_onnx(model, work / "tiny" / "model.onnx")  # what the README's onnxruntime block runs
+    export.export_onnx(model, work / "tiny" / "model.onnx")  # what the README's onnxruntime block runs
     Image.new("RGB", (40, 30), (200, 30, 90)).save(work / "cat.png")
 
     blocks = {}

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import report_vit
+from vit_simple import reports
 from configuration_vit_simple import ViTSimpleConfig
 from modeling_vit_simple import ViTSimpleForImageClassification
 
@@ -49,7 +49,7 @@ def images(count=2, size=16):
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_rollout_of_identity_attention_is_uniform_at_image_size(pool):
     model = FixedAttention(torch.eye(tokens(pool)), pool)
-    for maps in (report_vit.attention_rollout(model, images(3)), report_vit.last_block_attention(model, images(3))):
+    for maps in (reports.attention_rollout(model, images(3)), reports.last_block_attention(model, images(3))):
         assert maps.shape == (3, 16, 16)
         assert torch.all(maps == maps[0, 0, 0])  # nothing stands out
 
@@ -61,7 +61,7 @@ def test_rollout_peaks_at_the_patch_every_token_attends_to(pool):
     matrix = torch.zeros(tokens(pool), tokens(pool))
     matrix[:, target] = 1.0
     model = FixedAttention(matrix, pool)
-    for maps in (report_vit.attention_rollout(model, images()), report_vit.last_block_attention(model, images())):
+    for maps in (reports.attention_rollout(model, images()), reports.last_block_attention(model, images())):
         assert maps.amin() == 0.0 and maps.amax() == pytest.approx(1.0)
         peak_y, peak_x = divmod(int(maps[0].argmax()), 16)
         assert (peak_y // 4, peak_x // 4) == (row, column)
@@ -81,28 +81,28 @@ def test_rollout_is_the_product_of_the_blocks_with_the_residual_later_blocks_on_
     expected = (residual[1] / residual[1].sum(-1, keepdim=True)) @ (residual[0] / residual[0].sum(-1, keepdim=True))
     expected = expected[0, 1:]
     expected = (expected - expected.min()) / (expected.max() - expected.min())
-    torch.testing.assert_close(report_vit.attention_rollout(model, images(1, 3))[0].flatten(), expected)
+    torch.testing.assert_close(reports.attention_rollout(model, images(1, 3))[0].flatten(), expected)
 
 
 @pytest.mark.parametrize("pool", ["cls", "mean"])
 def test_rollout_of_a_real_model_gives_maps_in_unit_range_and_restores_training_mode(pool):
     model = tiny_model(pool).train()
     for head_fusion in ("mean", "max", "min"):
-        maps = report_vit.attention_rollout(model, images(2), head_fusion=head_fusion, discard_ratio=0.5)
+        maps = reports.attention_rollout(model, images(2), head_fusion=head_fusion, discard_ratio=0.5)
         assert maps.shape == (2, 16, 16)
         assert maps.amin() == 0.0 and maps.amax() == pytest.approx(1.0)
-    assert report_vit.last_block_attention(model, images(2)).shape == (2, 16, 16)
+    assert reports.last_block_attention(model, images(2)).shape == (2, 16, 16)
     assert model.training
 
 
 def test_rollout_rejects_unknown_options_and_images_of_another_size():
     model = tiny_model()
     with pytest.raises(ValueError, match="head_fusion"):
-        report_vit.attention_rollout(model, images(), head_fusion="sum")
+        reports.attention_rollout(model, images(), head_fusion="sum")
     with pytest.raises(ValueError, match="discard_ratio"):
-        report_vit.attention_rollout(model, images(), discard_ratio=1.0)
+        reports.attention_rollout(model, images(), discard_ratio=1.0)
     with pytest.raises(ValueError, match="doesn't match model"):
-        report_vit.attention_rollout(model, images(1, 20))
+        reports.attention_rollout(model, images(1, 20))
 
 
 # 7 images, 4 classes; "wool" is neither present nor predicted
@@ -112,7 +112,7 @@ PREDICTIONS = [0, 1, 1, 1, 2, 0, 2]
 
 
 def test_per_class_numbers_match_a_count_by_hand():
-    report = report_vit.classification_report_dict(LABELS, PREDICTIONS, CLASSES)
+    report = reports.classification_report_dict(LABELS, PREDICTIONS, CLASSES)
     # cat: predicted twice, right once, 2 present; dog: predicted 3 times, right twice, 2 present; bird: 2, 2, 3
     expected = {"cat": (1 / 2, 1 / 2, 2), "dog": (2 / 3, 2 / 2, 2), "bird": (2 / 2, 2 / 3, 3), "wool": (0, 0, 0)}
     for name, (precision, recall, support) in expected.items():
@@ -122,22 +122,22 @@ def test_per_class_numbers_match_a_count_by_hand():
         assert report[name]["f1-score"] == pytest.approx(f1)
         assert report[name]["support"] == support
     assert report["accuracy"] == pytest.approx(5 / 7)
-    text = report_vit.classification_report_text(LABELS, PREDICTIONS, CLASSES)
+    text = reports.classification_report_text(LABELS, PREDICTIONS, CLASSES)
     assert all(name in text for name in CLASSES)
 
 
 def test_confusion_matrix_has_a_row_per_class_and_counts_every_image():
-    matrix = report_vit.confusion_matrix(LABELS, PREDICTIONS, len(CLASSES))
+    matrix = reports.confusion_matrix(LABELS, PREDICTIONS, len(CLASSES))
     assert matrix.shape == (4, 4) and matrix.sum() == len(LABELS)
     assert matrix[2, 0] == 1 and matrix[0, 1] == 1 and matrix.trace() == 5
 
 
 def test_predictions_csv_has_a_row_per_image_with_top_5_by_probability(tmp_path):
     names = [f"class {i}" for i in range(7)]
-    probabilities = report_vit.softmax(np.random.default_rng(0).normal(size=(9, 7)))
+    probabilities = reports.softmax(np.random.default_rng(0).normal(size=(9, 7)))
     labels = np.arange(9) % 7
     ids = [f"images/{i}.png" for i in range(9)]
-    report_vit.write_predictions_csv(tmp_path / "p.csv", ids, labels, probabilities, names)
+    reports.write_predictions_csv(tmp_path / "p.csv", ids, labels, probabilities, names)
     with open(tmp_path / "p.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 9
@@ -159,15 +159,15 @@ def pixels_of(path):
 
 
 def inches_to_pixels(width, height):
-    return round(width * report_vit.DPI), round(height * report_vit.DPI)
+    return round(width * reports.DPI), round(height * reports.DPI)
 
 
 @pytest.mark.parametrize("count", [3, 40])
 def test_confusion_matrix_figure_grows_with_the_classes(tmp_path, count):
     labels = np.arange(200) % count
-    matrix = report_vit.confusion_matrix(labels, (labels + (labels % 3 == 0)) % count, count)
-    path = report_vit.plot_confusion_matrix(tmp_path / "cm.png", matrix, [f"c{i}" for i in range(count)])
-    side = min(3 + report_vit.CELL_INCHES * count, report_vit.MAX_PANEL_INCHES)
+    matrix = reports.confusion_matrix(labels, (labels + (labels % 3 == 0)) % count, count)
+    path = reports.plot_confusion_matrix(tmp_path / "cm.png", matrix, [f"c{i}" for i in range(count)])
+    side = min(3 + reports.CELL_INCHES * count, reports.MAX_PANEL_INCHES)
     assert pixels_of(path) == inches_to_pixels(2 * side, side)
 
 
@@ -175,27 +175,27 @@ def test_mistakes_figure_shows_the_most_confident_mistakes_in_a_grid(tmp_path):
     grayscale = np.random.default_rng(0).random((10, 16, 16))
     labels, predictions = np.arange(10) % 3, (np.arange(10) + (np.arange(10) < 6)) % 3  # 6 mistakes
     confidences = np.linspace(0.4, 0.9, 10)
-    path = report_vit.plot_mistakes(tmp_path / "m.png", grayscale, labels, predictions, confidences, CLASSES, 4)
-    assert pixels_of(path) == inches_to_pixels(2 * report_vit.PANEL_INCHES, 2 * report_vit.PANEL_INCHES)  # 2x2
+    path = reports.plot_mistakes(tmp_path / "m.png", grayscale, labels, predictions, confidences, CLASSES, 4)
+    assert pixels_of(path) == inches_to_pixels(2 * reports.PANEL_INCHES, 2 * reports.PANEL_INCHES)  # 2x2
     rgb = (np.random.default_rng(0).random((2, 16, 16, 3)) * 255).astype(np.uint8)
-    path = report_vit.plot_mistakes(tmp_path / "none.png", rgb, [0, 1], [0, 1], [0.9, 0.9], CLASSES)
-    assert pixels_of(path) == inches_to_pixels(report_vit.PANEL_INCHES, report_vit.PANEL_INCHES)
+    path = reports.plot_mistakes(tmp_path / "none.png", rgb, [0, 1], [0, 1], [0.9, 0.9], CLASSES)
+    assert pixels_of(path) == inches_to_pixels(reports.PANEL_INCHES, reports.PANEL_INCHES)
 
 
 def test_denormalise_undoes_the_image_processor_normalisation():
     images = np.random.default_rng(0).random((2, 16, 16, 3)).astype(np.float32)
     mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
     pixel_values = (images.transpose(0, 3, 1, 2) - np.reshape(mean, (1, 3, 1, 1))) / np.reshape(std, (1, 3, 1, 1))
-    np.testing.assert_allclose(report_vit.denormalise(torch.as_tensor(pixel_values), mean, std), images, atol=1e-6)
-    assert report_vit.denormalise(torch.zeros(2, 1, 16, 16), [0.5], [0.5]).shape == (2, 16, 16)
+    np.testing.assert_allclose(reports.denormalise(torch.as_tensor(pixel_values), mean, std), images, atol=1e-6)
+    assert reports.denormalise(torch.zeros(2, 1, 16, 16), [0.5], [0.5]).shape == (2, 16, 16)
 
 
 def test_attention_figure_has_a_row_of_three_panels_per_image(tmp_path):
     model, pixel_values = tiny_model(), images(3)
-    path = report_vit.plot_attention(tmp_path / "a.png", report_vit.denormalise(pixel_values, [0.5], [0.5]),
-                                     report_vit.attention_rollout(model, pixel_values),
-                                     report_vit.last_block_attention(model, pixel_values), ["a", "b", "c"])
-    assert pixels_of(path) == inches_to_pixels(3 * report_vit.PANEL_INCHES, 3 * report_vit.PANEL_INCHES)
+    path = reports.plot_attention(tmp_path / "a.png", reports.denormalise(pixel_values, [0.5], [0.5]),
+                                     reports.attention_rollout(model, pixel_values),
+                                     reports.last_block_attention(model, pixel_values), ["a", "b", "c"])
+    assert pixels_of(path) == inches_to_pixels(3 * reports.PANEL_INCHES, 3 * reports.PANEL_INCHES)
 
 
 # as Trainer logs two epochs: training loss every few steps, evaluation per epoch, the final summary, a test run
@@ -212,18 +212,18 @@ LOG_HISTORY = [
 
 
 def test_training_curves_take_training_and_validation_logs_only(tmp_path):
-    curves = report_vit.training_curves(LOG_HISTORY)
+    curves = reports.training_curves(LOG_HISTORY)
     assert curves["training loss"] == ([0.5, 1.0, 1.5, 2.0], [2.1, 1.6, 1.2, 1.0])
     assert curves["validation loss"] == ([1.0, 2.0], [1.5, 1.1])
     assert curves["validation accuracy"] == ([1.0, 2.0], [0.55, 0.7])
-    assert pixels_of(report_vit.plot_training_curves(tmp_path / "t.png", LOG_HISTORY)) == inches_to_pixels(11, 4)
+    assert pixels_of(reports.plot_training_curves(tmp_path / "t.png", LOG_HISTORY)) == inches_to_pixels(11, 4)
 
 
 def test_write_reports_writes_every_file_and_the_model_card_shows_each_figure(tmp_path):
     model, pixel_values = tiny_model(num_labels=4), images(12)
     logits = model(pixel_values=pixel_values).logits.detach().numpy()
     labels = np.arange(12) % 4
-    paths, report = report_vit.write_reports(
+    paths, report = reports.write_reports(
         tmp_path, "test", model, CLASSES, logits, labels, lambda indices: pixel_values[indices],
         image_mean=[0.5], image_std=[0.5], log_history=LOG_HISTORY)
     folder = tmp_path / "reports"
@@ -236,16 +236,16 @@ def test_write_reports_writes_every_file_and_the_model_card_shows_each_figure(tm
     assert json.loads((folder / "test_classification_report.json").read_text()) == report
     assert report["accuracy"] == pytest.approx(np.mean(logits.argmax(1) == labels))
     # the attention figure shows the first image of each class: 4 rows
-    assert pixels_of(paths["attention"])[1] == inches_to_pixels(0, 4 * report_vit.PANEL_INCHES)[1]
+    assert pixels_of(paths["attention"])[1] == inches_to_pixels(0, 4 * reports.PANEL_INCHES)[1]
 
-    markdown = report_vit.markdown_for_model_card(paths, report, tmp_path)
+    markdown = reports.markdown_for_model_card(paths, report, tmp_path)
     for name in expected.values():
         assert f"(reports/{name})" in markdown
     assert all(f"| {name} |" in markdown for name in CLASSES)
 
 
 def test_write_reports_without_inputs_or_history_writes_the_numbers_and_the_matrix(tmp_path):
-    paths, report = report_vit.write_reports(tmp_path, "validation", None, CLASSES[:3], np.eye(3)[[0, 1, 2, 0]],
+    paths, report = reports.write_reports(tmp_path, "validation", None, CLASSES[:3], np.eye(3)[[0, 1, 2, 0]],
                                         [0, 1, 2, 1], image_mean=[0.5], image_std=[0.5])
     assert sorted(paths) == ["classification_report", "confusion_matrix", "predictions"]
-    assert "mistakes" not in report_vit.markdown_for_model_card(paths, report, tmp_path)
+    assert "mistakes" not in reports.markdown_for_model_card(paths, report, tmp_path)

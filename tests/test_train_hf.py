@@ -24,54 +24,26 @@ from huggingface_hub.hf_api import RepoUrl
 from huggingface_hub.utils import filter_repo_objects
 from PIL import Image
 from safetensors.torch import load_file
+from transformers import AutoImageProcessor, AutoModelForImageClassification
 
-import data_images
 import train_hf
-from data_fashion_mnist import CLASS_NAMES
-
-REPO = Path(__file__).resolve().parent.parent
-TINY = "dim=32,depth=2,heads=2,dim_head=16,mlp_dim=64"
-COLORS = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220)}
-FAST = ["--dataloader_num_workers", "0", "--per_device_train_batch_size", "16", "--per_device_eval_batch_size", "32",
-        "--logging_steps", "1", "--report_to", "none", "--disable_tqdm", "true"]
+from conftest import COLORS, FAST, TINY, assert_same_weights, make_image_folder, run_script, save_image
+from vit_simple.augmentation import ImageTransform
+from vit_simple.errors import InputError
+from vit_simple.fashion_mnist import CLASS_NAMES
+from vit_simple.options import parse_arguments
 
 
-def run_script(*args, cwd=REPO, timeout=300):
-    """Run a command in a fresh process, offline; its combined output."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
 
 
 # data
 
 
-def save_image(path, color, size, mode, seed):
-    """A noisy `color` square on a dark background, saved in `mode` (L, RGB, RGBA or P)."""
-    rng = np.random.default_rng(seed)
-    width, height = size
-    pixels = rng.integers(0, 40, (height, width, 3))
-    pixels[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4] = color
-    image = Image.fromarray(pixels.astype(np.uint8))
-    image = {"RGBA": lambda: image.convert("RGBA"), "P": lambda: image.convert("P"),
-             "L": lambda: image.convert("L")}.get(mode, lambda: image)()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
 
 
-def make_image_folder(root, per_class, seed=0):
-    """root/<color>/<n>.png for three colours, in mixed modes (L, RGB, RGBA, P) and sizes (32x32, 40x30, 24x36)."""
-    modes, sizes = ["RGB", "L", "RGBA", "P"], [(32, 32), (40, 30), (24, 36)]
-    for c, (name, color) in enumerate(COLORS.items()):
-        for n in range(per_class):
-            save_image(root / name / f"{n}.png", color, sizes[n % 3], modes[(n + c) % 4], seed=seed + 100 * c + n)
-    return root
 
 
-@pytest.fixture(scope="module")
-def image_folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("images")
-    return {split: make_image_folder(root / split, per_class, seed=i * 1000)
-            for i, (split, per_class) in enumerate((("train", 8), ("validation", 3), ("test", 3)))}
 
 
 # a fake Hub
@@ -124,7 +96,7 @@ def scratch(fashion_slice, tmp_path_factory):
 
 def test_help_lists_script_and_trainer_options(capsys):
     with pytest.raises(SystemExit):
-        train_hf.parse_arguments(["--help"])
+        parse_arguments(["--help"])
     text = capsys.readouterr().out
     for option in ("--dataset_name", "--train_dir", "--validation_dir", "--image_column_name", "--label_column_name",
                    "--train_val_split", "--max_train_samples", "--max_eval_samples", "--streaming",
@@ -136,13 +108,6 @@ def test_help_lists_script_and_trainer_options(capsys):
     assert "(default: mini)" in text and "(default: outputs/vit-simple)" in text
 
 
-def test_arguments_also_come_from_a_json_file(tmp_path):
-    path = tmp_path / "args.json"
-    path.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "model_size": "tiny", "learning_rate": 3e-4,
-                                "train_val_split": 0.2}))
-    model_args, data_args, training_args = train_hf.parse_arguments([str(path)])
-    assert (model_args.model_size, data_args.train_val_split, training_args.learning_rate) == ("tiny", 0.2, 3e-4)
-    assert training_args.lr_scheduler_type == "cosine" and not training_args.remove_unused_columns
 
 
 def test_scratch_run_reports_validation_and_test_apart(scratch):
@@ -180,7 +145,11 @@ def test_model_card_has_hub_metadata_results_and_usage(scratch):
     assert result.metric_value == round(scratch["results"]["test"]["test_accuracy"], 4)
     assert 'pipeline("image-classification", model="tester/vit-simple-fmnist", trust_remote_code=True)' in card.text
     assert "learning rate 0.001" in card.text and "--config_overrides" in card.text
-    assert "export_vit.py tester/vit-simple-fmnist --trust_remote_code --onnx" in card.text
+    assert "vit-simple-export tester/vit-simple-fmnist --trust_remote_code --onnx" in card.text
+    # the options the recipe decided are on record: Muon, its precision, the constant rate, flips, patch dropout
+    assert "Left open on the command line and decided by vit-simple's recipe: `muon` True" in card.text
+    assert "`newton_schulz` float32" in card.text or "`newton_schulz` bfloat16" in card.text
+    assert "`lr_scheduler_type` constant_with_warmup" in card.text and "`patch_dropout` 0.25" in card.text
     for picture in ("test_confusion_matrix.png", "test_mistakes.png", "test_attention.png", "training_curves.png"):
         assert f"](reports/{picture})" in card.text  # the Hub renders the card's images from the repo
 
@@ -221,13 +190,13 @@ def test_evaluation_and_prediction_without_training_leave_the_checkpoint_unchang
 
 
 def test_evaluation_only_runs_need_a_checkpoint_and_prediction_needs_its_split(scratch, image_folders, tmp_path):
-    with pytest.raises(train_hf.InputError, match="--do_train false needs --model_name_or_path"):
+    with pytest.raises(InputError, match="--do_train false needs --model_name_or_path"):
         train_hf.main(["--do_train", "false", "--output_dir", str(tmp_path), *FAST])
-    with pytest.raises(train_hf.InputError, match="the data has no test split .* --predict_split"):
+    with pytest.raises(InputError, match="the data has no test split .* --predict_split"):
         train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--do_predict",
                        "--train_dir", str(image_folders["train"]), "--ignore_mismatched_sizes",
                        "--output_dir", str(tmp_path), *FAST])
-    with pytest.raises(train_hf.InputError, match="the data has no tset split"):  # a split named wrong
+    with pytest.raises(InputError, match="the data has no tset split"):  # a split named wrong
         train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--predict_split", "tset",
                        "--dataset_name", scratch["args"][1], "--cache_dir", str(scratch["cache_dir"]),
                        "--output_dir", str(tmp_path), *FAST])
@@ -264,10 +233,8 @@ def test_saved_folder_loads_in_a_fresh_process_and_runs_in_pipeline(scratch, tmp
     reloaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert reloaded["class"] == "ViTSimpleForImageClassification"
     # the pipeline's scores are those of the trained model on the evaluation transform: same preprocessing
-    model = train_hf.AutoModelForImageClassification.from_pretrained(scratch["dir"])
-    processor = train_hf.AutoImageProcessor.from_pretrained(scratch["dir"])
-    data_args = train_hf.DataArguments()
-    transform = data_images.ImageTransform(processor, model.config, data_args, train=False)
+    model = AutoModelForImageClassification.from_pretrained(scratch["dir"])
+    transform = ImageTransform(AutoImageProcessor.from_pretrained(scratch["dir"]), model.config)
     batch = {"image": [{"path": path, "bytes": None} for path in images], "label": [0] * len(images)}
     with torch.no_grad():
         probabilities = model(torch.from_numpy(transform(batch)["pixel_values"])).logits.softmax(-1)
@@ -277,16 +244,6 @@ def test_saved_folder_loads_in_a_fresh_process_and_runs_in_pipeline(scratch, tmp
         assert np.allclose([scores[name] for name in CLASS_NAMES], expected.numpy(), atol=1e-5)
 
 
-def test_fashion_mnist_is_converted_once_then_read_from_the_cache(scratch, monkeypatch):
-    import data_fashion_mnist
-
-    def rebuild(*args):
-        raise AssertionError("Fashion-MNIST was converted again instead of read from the cache")
-
-    monkeypatch.setattr(data_fashion_mnist, "to_dataset", rebuild)
-    data_args = train_hf.DataArguments(dataset_name=scratch["args"][1])
-    dataset, label_names = data_images.load_data(data_args, scratch["cache_dir"], seed=42)
-    assert label_names == CLASS_NAMES and len(dataset["test"]) == 64
 
 
 def test_end_of_run_summary(scratch, fashion_slice, tmp_path, capsys):
@@ -325,7 +282,7 @@ def test_finetune_replaces_the_head_for_the_new_labels(scratch, finetuned):
 
 
 def test_finetune_to_other_labels_without_ignore_mismatched_sizes_says_how(scratch, image_folders, tmp_path):
-    with pytest.raises(train_hf.InputError, match="classifies 10 classes .* pass --ignore_mismatched_sizes"):
+    with pytest.raises(InputError, match="classifies 10 classes .* pass --ignore_mismatched_sizes"):
         train_hf.main(["--model_name_or_path", str(scratch["dir"]), "--train_dir", str(image_folders["train"]),
                        "--output_dir", str(tmp_path), *FAST])
 
@@ -333,30 +290,10 @@ def test_finetune_to_other_labels_without_ignore_mismatched_sizes_says_how(scrat
 # bad input
 
 
-def test_missing_column_names_the_columns_and_the_option(image_folders, tmp_path):
-    with pytest.raises(train_hf.InputError, match=r"no column 'labels' .*label \(ClassLabel\).*--label_column_name"):
-        train_hf.main(["--train_dir", str(image_folders["train"]), "--label_column_name", "labels",
-                       "--output_dir", str(tmp_path), *FAST])
 
 
-def test_label_column_that_is_not_a_class_label_says_how_to_encode_it(tmp_path):
-    images = [Image.new("RGB", (8, 8), color) for color in COLORS.values()] * 2
-    features = Features({"image": ImageFeature(), "label": Value("string")})
-    (tmp_path / "data").mkdir()
-    Dataset.from_dict({"image": images, "label": list(COLORS) * 2}, features=features).to_parquet(
-        str(tmp_path / "data" / "train.parquet"))
-    with pytest.raises(train_hf.InputError, match=r"not a ClassLabel.*class_encode_column\('label'\)"):
-        train_hf.main(["--dataset_name", str(tmp_path / "data"), "--output_dir", str(tmp_path / "out"), *FAST])
 
 
-def test_empty_split_is_an_error(image_folders, tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(train_hf.InputError, match="No images found"):
-        train_hf.main(["--train_dir", str(image_folders["train"]), "--validation_dir", str(tmp_path / "empty"),
-                       "--output_dir", str(tmp_path / "out"), *FAST])
-    with pytest.raises(train_hf.InputError, match="The train split is empty"):
-        train_hf.main(["--train_dir", str(image_folders["train"]), "--max_train_samples", "0",
-                       "--output_dir", str(tmp_path / "out"), *FAST])
 
 
 def test_corrupt_image_is_one_clear_error_without_traceback(image_folders, tmp_path):
@@ -371,25 +308,15 @@ def test_corrupt_image_is_one_clear_error_without_traceback(image_folders, tmp_p
     assert "delete or replace that file" in result.stderr
 
 
-def test_bad_options_are_clear_errors(fashion_slice, scratch, tmp_path):
+def test_bad_config_overrides_are_clear_errors(fashion_slice, scratch, tmp_path):
     base = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--output_dir",
             str(tmp_path), *FAST]
-    with pytest.raises(train_hf.InputError, match="'detph=2' is not key=value with a known key"):
+    with pytest.raises(InputError, match="'detph=2' is not key=value with a known key"):
         train_hf.main([*base, "--config_overrides", "detph=2"])
-    with pytest.raises(train_hf.InputError, match="not divisible by patch_size"):
+    with pytest.raises(InputError, match="not divisible by patch_size"):
         train_hf.main([*base, "--config_overrides", "patch_size=5"])
-    with pytest.raises(train_hf.InputError, match="--streaming needs --max_steps"):
-        train_hf.main([*base, "--streaming"])
-    with pytest.raises(train_hf.InputError, match="is not a folder"):
-        train_hf.main([*base, "--resume_from_checkpoint", str(tmp_path / "checkpoint-9")])
-    with pytest.raises(train_hf.InputError, match="--dataloader_persistent_workers keeps each loader worker's copy"):
-        train_hf.main([*base, "--dataloader_num_workers", "1", "--dataloader_persistent_workers", "true"])
 
 
-def test_missing_fashion_mnist_says_which_package_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(data_images.data_fashion_mnist, "DEFAULT_DIR", str(tmp_path))
-    with pytest.raises(train_hf.InputError, match="not found in .*apt-get install dataset-fashion-mnist"):
-        train_hf.main(["--output_dir", str(tmp_path / "out"), *FAST])
 
 
 # streaming, resume, several processes
@@ -432,12 +359,6 @@ def test_resume_after_a_kill_ends_with_the_weights_of_an_uninterrupted_run(fashi
     assert_same_weights(tmp_path / "uninterrupted", tmp_path / "resumed")
 
 
-def assert_same_weights(expected_dir, actual_dir):
-    expected, actual = load_file(expected_dir / "model.safetensors"), load_file(actual_dir / "model.safetensors")
-    assert expected.keys() == actual.keys()
-    different = [name for name in expected if not torch.equal(expected[name], actual[name])]
-    assert not different, f"{len(different)} tensors differ, e.g. {different[0]}: max |difference| " \
-        f"{(expected[different[0]] - actual[different[0]]).abs().max().item():.3g}"
 
 
 @pytest.mark.parametrize("workers, extra", [(0, []), (1, ["--ema_decay", "0.9"])], ids=["no-worker", "worker-ema"])
@@ -467,7 +388,7 @@ def test_a_kill_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_weights(f
 
 
 def test_resume_true_without_a_checkpoint_is_a_clear_error(fashion_slice, scratch, tmp_path):
-    with pytest.raises(train_hf.InputError, match="holds no complete checkpoint .* drop the option to start afresh"):
+    with pytest.raises(InputError, match="holds no complete checkpoint .* drop the option to start afresh"):
         train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
                        "--output_dir", str(tmp_path), "--resume_from_checkpoint", "true", *FAST])
 
@@ -492,42 +413,7 @@ def test_two_processes_train_one_model_with_ddp(fashion_slice, scratch, tmp_path
     assert [p.name for p in tmp_path.glob("*.safetensors")] == ["model.safetensors"]
 
 
-def one_class_folder(root):
-    for n in range(3):
-        save_image(root / "train" / "cat" / f"{n}.png", COLORS["red"], (32, 32), "RGB", seed=n)
-    return root / "train"
 
 
-@pytest.mark.parametrize("case", ["missing local data", "hub data offline", "one class folder", "hub model offline"])
-def test_a_data_source_that_fails_is_one_line_that_says_what_to_do(case, tmp_path):
-    options, expected = {
-        "missing local data": (["--dataset_name", str(tmp_path / "no" / "such" / "data")],
-                               "no such file or folder. Give an existing data set folder"),
-        "hub data offline": (["--dataset_name", "someone/some-images"],
-                             "the Hugging Face Hub could not be reached (offline, or no network) and no copy is "
-                             "cached. Use a local copy instead: a folder of images with --train_dir"),
-        "one class folder": (["--train_dir", str(one_class_folder(tmp_path))],
-                             "holds only the sub-folder 'cat': classification needs at least two classes"),
-        "hub model offline": (["--train_dir", str(make_image_folder(tmp_path / "images", per_class=2)),
-                               "--model_name_or_path", "someone/vit-simple-model"],
-                              "is no local folder, and the Hugging Face Hub could not supply it"),
-    }[case]
-    result = run_script(sys.executable, "train_hf.py", *options, "--output_dir", str(tmp_path / "out"), *FAST)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("train_hf.py: error: ") and expected in last, result.stderr[-2000:]
 
 
-def test_a_data_set_saved_with_save_to_disk_loads_by_its_folder(fashion_slice, scratch, tmp_path):
-    from datasets import load_from_disk
-
-    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"])]
-    _, data_args, _ = train_hf.parse_arguments([*args, "--output_dir", str(tmp_path)])
-    dataset, _ = data_images.load_data(data_args, str(scratch["cache_dir"]), seed=0)
-    dataset.save_to_disk(tmp_path / "saved")
-    _, saved_args, _ = train_hf.parse_arguments(["--dataset_name", str(tmp_path / "saved"), "--output_dir",
-                                                 str(tmp_path)])
-    reloaded, labels = data_images.load_data(saved_args, None, seed=0)
-    assert labels == CLASS_NAMES and set(reloaded) == set(dataset)
-    assert len(reloaded["train"]) == len(load_from_disk(tmp_path / "saved")["train"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import bench_vit  # noqa: E402
@@ -89,11 +89,10 @@ def test_cuda_without_a_gpu_is_refused_with_a_clear_message(monkeypatch, capsys)
 
 
 def test_fmnist_config_is_the_architecture_and_batch_train_hf_trains_by_default():
-    import train_hf
+    from vit_simple import recipe
 
-    config = train_hf.scratch_config(train_hf.ModelArguments(), [str(i) for i in range(10)], (28, 28))
-    batch_size = next(f.default for f in dataclasses.fields(train_hf.TrainArguments)
-                      if f.name == "per_device_train_batch_size")
+    config = recipe.new_config(recipe.MODEL_SIZE, [str(i) for i in range(10)], (28, 28))
+    batch_size = recipe.BATCH_SIZE
     fmnist = bench_vit.CONFIGS["fmnist"]
     assert (fmnist.image_size, fmnist.patch_size, fmnist.channels) == (config.image_size, config.patch_size,
                                                                        config.num_channels)

@@ -5,39 +5,43 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 import levers  # noqa: E402
 import train_hf  # noqa: E402
+from vit_simple.options import parse_arguments  # noqa: E402
 
 
 @pytest.mark.parametrize("name", list(levers.LEVERS))
 def test_every_lever_is_a_train_hf_command_that_keeps_the_test_split_unseen(name, tmp_path):
     args = levers.parse_args(["--epochs", "4", "--output_dir", str(tmp_path)])
     command, run_dir = levers.command(name, 42, args)
-    _, data_args, training_args = train_hf.parse_arguments(command[2:])
+    _, data_args, training_args = parse_arguments(command[2:])
     assert training_args.num_train_epochs == 4 and training_args.seed == 42 and training_args.do_predict is False
     assert Path(training_args.output_dir) == run_dir and run_dir.parent == tmp_path
 
 
 def test_the_measured_levers_change_what_their_names_say(tmp_path):
     args = levers.parse_args(["--epochs", "4", "--output_dir", str(tmp_path), "--test"])
-    parsed = {name: train_hf.parse_arguments(levers.command(name, 1, args)[0][2:])
+    parsed = {name: parse_arguments(levers.command(name, 1, args)[0][2:])
               for name in ("default", "previous", "adamw_ema", "muon_shift")}
-    default, previous = parsed["default"][2], parsed["previous"][2]
-    assert default.muon is None and default.ema_decay == 0.999 and default.do_predict is True  # --test
-    assert default.per_device_train_batch_size == 128 == train_hf.parse_arguments([])[2].per_device_train_batch_size
-    batch256 = train_hf.parse_arguments(levers.command("batch256", 1, args)[0][2:])[2]
+    default, previous = parsed["default"].training, parsed["previous"].training
+    assert default.muon is True and default.ema_decay == 0.999 and default.do_predict is True  # --test
+    assert default.per_device_train_batch_size == 128 == parse_arguments([]).training.per_device_train_batch_size
+    batch256 = parse_arguments(levers.command("batch256", 1, args)[0][2:]).training
     assert batch256.per_device_train_batch_size == 256
     assert previous.muon is False and previous.ema_decay == 0
-    assert parsed["adamw_ema"][2].muon is False and parsed["adamw_ema"][2].ema_decay == 0.999
-    config = lambda name: train_hf.scratch_config(train_hf.parse_arguments(  # noqa: E731
-        levers.command(name, 1, args)[0][2:])[0], [str(i) for i in range(10)], (28, 28))
+    assert parsed["adamw_ema"].training.muon is False and parsed["adamw_ema"].training.ema_decay == 0.999
+    def config(name):
+        run = parse_arguments(levers.command(name, 1, args)[0][2:])
+        return train_hf.build_model(run.model, [str(i) for i in range(10)], (28, 28),
+                                    run.chosen.get("patch_dropout"))[0].config
+
     assert config("default").patch_dropout_prob == 0.0  # the baseline the levers were measured against
     assert (config("mean_pool").pool, config("mean_pool").patch_dropout_prob) == ("mean", 0.0)  # both overrides
     assert config("patch_drop0.25").patch_dropout_prob == 0.25  # the lever's own value wins
-    shifted = parsed["muon_shift"][1]
-    assert (shifted.augmentation, shifted.crop_padding) == ("pad_crop", 1) and parsed["muon_shift"][2].ema_decay == 0
+    shifted = parsed["muon_shift"].data
+    assert (shifted.augmentation, shifted.crop_padding) == ("pad_crop", 1) and parsed["muon_shift"].training.ema_decay == 0
 
 
 def test_dry_run_prints_the_commands_and_the_table_of_what_was_measured(tmp_path, capsys):

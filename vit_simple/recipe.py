@@ -1,25 +1,18 @@
-"""`import vit_simple` registers vit-simple with transformers' Auto classes, so saved folders load without remote code,
-and gives the config of a new model (`new_config`, train_hf.py's from scratch) and the image processor that travels
-with a model.
+"""The from-scratch recipe: every default of train_hf.py and every constant behind a new model, each with the reason
+it has its value. The measurements behind the reasons are in benchmarks/README.md; `options` turns these into the
+command line's defaults, and `new_config` into the config of a new model.
 """
 
 import ast
 import re
 from inspect import signature
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification, ViTImageProcessorPil
-
 from configuration_vit_simple import ViTSimpleConfig, pair
-from modeling_vit_simple import ViTSimpleForImageClassification, ViTSimpleModel, ViTSimplePreTrainedModel
 
-AutoConfig.register(ViTSimpleConfig.model_type, ViTSimpleConfig, exist_ok=True)
-AutoModel.register(ViTSimpleConfig, ViTSimpleModel, exist_ok=True)
-AutoModelForImageClassification.register(ViTSimpleConfig, ViTSimpleForImageClassification, exist_ok=True)
-
-IMAGE_MEAN = IMAGE_STD = (0.5, 0.5, 0.5)  # transformers' IMAGENET_STANDARD_*, as google's ViTs use
+# the model
 
 # Named sizes: width, blocks, heads, MLP width (heads are 64 wide). tiny/small/base are DeiT's and ViT's (large and
-# huge ViT's); "mini" is the Fashion-MNIST default, DeiT-tiny cut to 2 heads, 6 blocks and a 2x MLP so that it
+# huge ViT's); "mini", the Fashion-MNIST default, is DeiT-tiny cut to 2 heads, 6 blocks and a 2x MLP so that it
 # trains on a CPU in minutes.
 MODEL_SIZES = {
     "mini": dict(dim=128, depth=6, heads=2, mlp_dim=256),
@@ -29,14 +22,65 @@ MODEL_SIZES = {
     "large": dict(dim=1024, depth=24, heads=16, mlp_dim=4096),
     "huge": dict(dim=1280, depth=32, heads=16, mlp_dim=5120),
 }
-SMALL_IMAGE = 64  # images up to this size train at their own size with padded random crops; larger ones at 224
-MIN_GRID = 7  # patches along each side of a small image, at least
+MODEL_SIZE = "mini"  # a model that trains on two CPU cores in minutes
+SMALL_IMAGE = 64  # images up to this side train at their own size (and crop with padding); larger ones at 224
+MIN_GRID = 7  # patches along each side of a small image at least: coarser grids train faster but generalise worse
+PATCH_DROPOUT = 0.25  # a new model drops a random quarter of each image's patches in training: cheaper steps buy
+#                       more epochs in the same minutes, which paid more than the dropped patches cost
+
+# the optimizer and schedule
+
+LEARNING_RATE = 1e-3  # AdamW's peak rate from scratch; fine-tuning wants less (1e-4)
+MUON = None  # Muon for the blocks' weight matrices: None means from scratch yes, fine-tuning no (AdamW alone)
+MUON_LEARNING_RATE = 2e-3  # Muon's rate, its updates scaled to AdamW's size (match_rms_adamw): 4e-3 and 1e-3 lost
+WEIGHT_DECAY = 0.05  # on weight matrices only; Muon takes the same (its updates are AdamW-sized)
+# With Muon and the weight average a decaying rate overfits (cosine decay lost at full length): Muon runs keep a
+# constant rate without warm-up; AdamW runs (fine-tuning) warm up over 5% of the steps, then decay along a cosine.
+MUON_SCHEDULE = {"lr_scheduler_type": "constant_with_warmup", "warmup_steps": 0}
+ADAMW_SCHEDULE = {"lr_scheduler_type": "cosine", "warmup_steps": 0.05}
+EMA_DECAY = 0.999  # the weight average, evaluated and saved: with Muon the largest single lever after Muon itself
+LABEL_SMOOTHING = 0.1  # 0.2 lost
+
+# the run
+
+EPOCHS = 20  # at a constant rate validation accuracy levels off from epoch 18 with patch dropout
+BATCH_SIZE = 128  # per device; 256 gained early and lost at full length
+EVAL_BATCH_SIZE = 256  # evaluation holds no gradients: twice the batch costs no more memory
+LOGGING_STEPS = 50
+SAVE_TOTAL_LIMIT = 2  # checkpoints kept: the latest complete one to resume from, and one more
+VALIDATION_SPLIT = 0.1  # of the training split, held out (stratified) when the data has no validation split
+
+
+def dataloader_workers(cpu_count):
+    """Loader processes: a quarter of the cores, from 1 to 4. One worker decodes and augments Fashion-MNIST ten times
+    faster than the model trains on two cores; more would take cores from training."""
+    return max(1, min(4, (cpu_count or 1) // 4))
+
+
+# augmentation
+
+def auto_augmentation(from_scratch, image_side):
+    """What --augmentation auto means. From scratch, flips alone (a run of minutes underfits, and every crop or shift
+    measured on Fashion-MNIST cost validation accuracy); when fine-tuning, a padded random crop up to SMALL_IMAGE
+    pixels and a random resized crop above."""
+    if from_scratch:
+        return "flip"
+    return "pad_crop" if image_side <= SMALL_IMAGE else "resized_crop"
+
+
+def crop_padding(image_side):
+    """pad_crop's default padding, the largest shift: 1/8 of the image side, at least one pixel."""
+    return max(1, image_side // 8)
+
+
+# a new model
 
 
 def new_config(model_size, label_names, data_image_size, overrides=None):
     """The config of a new model: a named size (MODEL_SIZES), the data's image size ((height, width)) and class
-    names, then `overrides`, the text of train_hf.py's --config_overrides (e.g. 'depth=4,dim=128'). The image size
-    is the data's up to SMALL_IMAGE pixels and 224 above; the patch size `default_patch_size`'s.
+    names, then `overrides`, the text of train_hf.py's --config_overrides (e.g. 'depth=4,dim=128'). The image size is the data's up to SMALL_IMAGE pixels and 224 above; the patch size
+    `default_patch_size`'s. The model config's own defaults apply otherwise (no patch dropout: train_hf.py's
+    recipe adds PATCH_DROPOUT).
 
         config = vit_simple.new_config("mini", ["cat", "dog"], (28, 28))
         model = AutoModelForImageClassification.from_config(config)
@@ -88,8 +132,7 @@ def parse_value(text):
 
 def default_patch_size(image_size):
     """16 (ViT's) for 224-pixel models; for small images the largest patch (up to 16) that still cuts them into at
-    least MIN_GRID x MIN_GRID (7x7) patches. Coarser grids train faster but generalise worse: on Fashion-MNIST,
-    7x7-pixel patches (16 tokens) stalled at 89.7% test accuracy (12 epochs, validation loss rising from epoch 8)."""
+    least MIN_GRID x MIN_GRID patches."""
     height, width = pair(image_size)
     if min(height, width) > SMALL_IMAGE:
         return 16
@@ -98,38 +141,3 @@ def default_patch_size(image_size):
             return patch
     raise ValueError(f"No patch size cuts {height}x{width} images into at least {MIN_GRID}x{MIN_GRID} patches: give "
                      "image_size and patch_size in --config_overrides (e.g. 'image_size=32,patch_size=4').")
-
-
-def image_processor_for(config, image_mean=None, image_std=None, resample=None):
-    """transformers' ViT image processor for `config`: resize to the model's image size, rescale to [0, 1], normalise.
-
-    A 3-channel model converts every PIL mode (L, P, RGBA, ...) to RGB; a 1-channel model takes grayscale images.
-    Saved beside the model (`preprocessor_config.json`), it makes `pipeline("image-classification")` work.
-    """
-    channels = config.num_channels
-    image_mean = list(image_mean if image_mean is not None else IMAGE_MEAN[:1] * channels)
-    image_std = list(image_std if image_std is not None else IMAGE_STD[:1] * channels)
-    if len(image_mean) != channels or len(image_std) != channels:
-        raise ValueError(
-            f"image_mean {image_mean} and image_std {image_std} need one value per channel ({channels})."
-        )
-    height, width = pair(config.image_size)
-    kwargs = {} if resample is None else {"resample": resample}
-    return ViTImageProcessorPil(
-        size={"height": height, "width": width},
-        image_mean=image_mean,
-        image_std=image_std,
-        do_convert_rgb=channels == 3,
-        **kwargs,
-    )
-
-
-__all__ = [
-    "ViTSimpleConfig",
-    "ViTSimpleModel",
-    "ViTSimpleForImageClassification",
-    "ViTSimplePreTrainedModel",
-    "image_processor_for",
-    "new_config",
-    "MODEL_SIZES",
-]

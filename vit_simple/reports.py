@@ -21,6 +21,8 @@ from matplotlib.figure import Figure
 from sklearn import metrics
 
 from configuration_vit_simple import pair
+from vit_simple.augmentation import IndexedSplit, collate
+from vit_simple.data import image_ids
 
 DPI = 100  # figures are saved at this resolution, uncropped: a figure of w x h inches is w*DPI x h*DPI pixels
 CELL_INCHES = 0.4  # per class along a confusion-matrix panel, on top of 3 inches for the labels
@@ -344,3 +346,26 @@ def markdown_for_model_card(paths, report, output_dir, split="test"):
 def escape_cell(text):
     """A class name inside a markdown table cell: a "|" would end the cell."""
     return text.replace("|", "\\|")
+
+
+# a training run's reports
+
+
+def write_run_reports(trainer, evaluation, predictions, predict_split, label_names, image_column):
+    """The reports of a run: those of the split last predicted (the test split, else validation) and, after
+    training, the training curves, in <output_dir>/reports (`trainer.args.output_dir`); None when nothing was
+    predicted. `evaluation`: the transformed splits; `predictions`: trainer.predict's output for each."""
+    split = predict_split if predict_split in predictions else next(iter(predictions), None)
+    if split is None:
+        return None
+    examples, prediction, processor = evaluation[split], predictions[split], trainer.processing_class
+    indexed = isinstance(examples, IndexedSplit)  # a stream (--streaming) cannot fetch images by index
+    paths, report = write_reports(
+        trainer.args.output_dir, split, trainer.model, label_names, prediction.predictions, prediction.label_ids,
+        inputs=(lambda indices: collate(examples.__getitems__(indices))["pixel_values"]) if indexed else None,
+        ids=image_ids(examples.part, image_column) if indexed else None,
+        image_mean=processor.image_mean, image_std=processor.image_std,
+        log_history=trainer.state.log_history if trainer.args.do_train else None)
+    print(f"\n{split} split, per class:\n"
+          + classification_report_text(prediction.label_ids, prediction.predictions.argmax(-1), label_names))
+    return {"split": split, "paths": paths, "report": report}

@@ -1,4 +1,4 @@
-"""data_fashion_mnist.py: IDX files to a cached `datasets.DatasetDict` with Image and ClassLabel features."""
+"""fashion_mnist.py: IDX files to a cached `datasets.DatasetDict` with Image and ClassLabel features."""
 
 import gzip
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from datasets import ClassLabel, Image
 
-import data_fashion_mnist
+from vit_simple import fashion_mnist
 from conftest import write_idx
-from data_fashion_mnist import CLASS_NAMES, SPLIT_FILES, load_fashion_mnist, read_idx
+from vit_simple.fashion_mnist import CLASS_NAMES, SPLIT_FILES, load_fashion_mnist, read_idx
 
 
 def make_idx_dir(folder, counts=(("train", 12), ("test", 5)), compress=True, seed=0):
@@ -45,9 +45,9 @@ def test_second_load_reads_the_cache_and_a_changed_file_rebuilds_it(tmp_path, mo
     (tmp_path / "idx").mkdir()
     make_idx_dir(tmp_path / "idx")
     load_fashion_mnist(tmp_path / "idx", cache_dir=tmp_path / "cache")
-    built = data_fashion_mnist.to_dataset
+    built = fashion_mnist.to_dataset
     calls = []
-    monkeypatch.setattr(data_fashion_mnist, "to_dataset", lambda *a: calls.append(1) or built(*a))
+    monkeypatch.setattr(fashion_mnist, "to_dataset", lambda *a: calls.append(1) or built(*a))
     assert len(load_fashion_mnist(tmp_path / "idx", cache_dir=tmp_path / "cache")["train"]) == 12
     assert calls == []
     make_idx_dir(tmp_path / "idx", counts=(("train", 7), ("test", 5)), seed=1)  # new files: size and mtime change

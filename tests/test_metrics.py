@@ -1,16 +1,15 @@
-"""The evaluate metric modules in metrics/, loaded by path (offline), against values worked out by hand."""
-
-from pathlib import Path
+"""vit_simple.metrics: the evaluate metric modules shipped in the package (metric_modules/), loaded by path (offline),
+against values worked out by hand, and the metrics a run computes with them."""
 
 import evaluate
 import numpy as np
 import pytest
 
-METRICS = Path(__file__).resolve().parent.parent / "metrics"
+from vit_simple.metrics import METRIC_MODULES, metrics_function
 
 
 def load(name):
-    return evaluate.load(str(METRICS / name), keep_in_memory=True)
+    return evaluate.load(str(METRIC_MODULES / name), keep_in_memory=True)
 
 
 # 8 examples, 4 classes; class 3 is never predicted nor present
@@ -63,3 +62,14 @@ def test_top_k_accuracy_counts_the_true_class_among_the_k_best_scores():
 def test_top_k_needs_more_classes_than_k():
     with pytest.raises(ValueError, match="more than 5 classes"):
         load("top_k_accuracy").compute(predictions=[[0.1, 0.9]], references=[1], k=5)
+
+
+def test_a_run_reports_accuracy_macro_f1_and_top_5_from_the_logits():
+    from transformers import EvalPrediction
+
+    logits = np.eye(8)[[0, 1, 2, 3, 4, 5, 6, 0]] + 0.01 * np.arange(8)  # the last image: class 0 for class 7
+    results = metrics_function(8)(EvalPrediction(predictions=logits, label_ids=np.arange(8)))
+    assert results["accuracy"] == 7 / 8 and results["top_5_accuracy"] == 1.0  # class 7 is the 2nd best of the last
+    assert results["macro_f1"] == pytest.approx(np.mean([2 / 3] + [1] * 6 + [0]))
+    assert "top_5_accuracy" not in metrics_function(3)(EvalPrediction(predictions=logits[:3, :3],
+                                                                      label_ids=np.arange(3)))

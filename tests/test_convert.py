@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file, save_file
 from transformers import (AutoModelForImageClassification, ViTConfig, ViTForImageClassification, ViTImageProcessor,
                           ViTModel)
@@ -19,14 +20,14 @@ import timm  # a dev dependency (pyproject's `dev` extra); the converter imports
 from timm.models import save_for_hf
 from timm.models.vision_transformer import checkpoint_filter_fn
 
-import convert_vit_weights
+import train_hf
 from configuration_vit_simple import ViTSimpleConfig
 from conftest import tiny_config
-from convert_vit_weights import convert_vit_weights as convert
-from convert_vit_weights import export_to_transformers
 from modeling_vit_simple import ViTSimpleForImageClassification, ViTSimpleModel
+from vit_simple import convert as convert_command
+from vit_simple.convert import convert_vit_weights as convert
+from vit_simple.convert import export_to_transformers
 
-ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 1e-4  # max abs logit difference, float32
 LABELS = {0: "cat", 1: "dog", 2: "fish", 3: "bird", 4: "frog"}
 TIMM_ARCH = "vit_tiny_patch16_224"
@@ -297,21 +298,21 @@ def test_remote_code_in_a_fresh_process_loads_at_another_image_size(google, tmp_
     assert max_diff(torch.tensor(out["logits"]), expected) <= TOLERANCE
 
 
-def test_command_line_converts_offline(google, timm_source, tmp_path):
+def test_command_line_converts_offline(google, timm_source, tmp_path, capsys):
     google_root, google_model = google
     timm_root, timm_model = timm_source
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     commands = {
         "google": ["--source", str(google_root / "legacy"), "--image_size", "48"],
         "timm": ["--source", str(timm_root / "weights.pth"), "--timm_model", TIMM_ARCH,
                  "--timm_model_args", json.dumps(TIMM_ARGS)],
     }
     for name, arguments in commands.items():
-        result = subprocess.run([sys.executable, str(ROOT / "convert_vit_weights.py"), *arguments, "--output_dir",
-                                 str(tmp_path / name)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                                env=env)
-        assert result.returncode == 0, result.stderr[-3000:]
-        assert f"Wrote {tmp_path / name}" in result.stdout
+        convert_command.main([*arguments, "--output_dir", str(tmp_path / name)])
+        assert f"Wrote {tmp_path / name}" in capsys.readouterr().out
+    card = ModelCard.load(tmp_path / "google" / "README.md")  # the one model-card writer, with Hub metadata
+    assert card.data.library_name == "transformers" and "vit-simple" in card.data.tags
+    assert card.data.base_model is None  # a local source is no Hub model to link
+    assert "resampled (bicubic, CLS kept) from the source's 32x32" in card.text
     with torch.no_grad():
         at_48 = ViTSimpleForImageClassification.from_pretrained(tmp_path / "google")
         resampled = convert(google_root / "legacy", image_size=48)
@@ -323,19 +324,19 @@ def test_command_line_converts_offline(google, timm_source, tmp_path):
 def test_command_line_errors_say_what_to_fix(tmp_path, capsys):
     torch.save({}, tmp_path / "x.pth")
     with pytest.raises(SystemExit, match="error: .*--timm_model"):
-        convert_vit_weights.main(["--source", str(tmp_path / "x.pth"), "--output_dir", str(tmp_path / "out")])
+        convert_command.main(["--source", str(tmp_path / "x.pth"), "--output_dir", str(tmp_path / "out")])
     with pytest.raises(SystemExit):
-        convert_vit_weights.main(["--export", "folder", "--image_size", "48", "--output_dir", str(tmp_path / "o")])
+        convert_command.main(["--export", "folder", "--image_size", "48", "--output_dir", str(tmp_path / "o")])
     assert "--image_size and --timm_model* go with --source" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        convert_vit_weights.main(["--source", "s", "--timm_model_args", "[1]", "--output_dir", str(tmp_path / "o")])
+        convert_command.main(["--source", "s", "--timm_model_args", "[1]", "--output_dir", str(tmp_path / "o")])
     assert "JSON object" in capsys.readouterr().err
 
 
 def test_export_round_trip_gives_a_native_vit_with_the_same_logits(google, tmp_path, capsys):
     root, source = google
     convert(root / "legacy", tmp_path / "vit-simple")
-    convert_vit_weights.main(["--export", str(tmp_path / "vit-simple"), "--output_dir", str(tmp_path / "native")])
+    convert_command.main(["--export", str(tmp_path / "vit-simple"), "--output_dir", str(tmp_path / "native")])
     assert "transformers ViTForImageClassification" in capsys.readouterr().out
     files = set(os.listdir(tmp_path / "native"))
     assert {"config.json", "model.safetensors", "preprocessor_config.json"} <= files
@@ -380,15 +381,11 @@ def test_train_hf_fine_tunes_a_converted_checkpoint_on_other_labels(google, tmp_
         for i in range(4):
             pixels = torch.randint(0, 256, (32, 32, 3), generator=generator, dtype=torch.uint8).numpy()
             Image.fromarray(pixels).save(tmp_path / "data" / label / f"{i}.png")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "train_hf.py"), "--model_name_or_path", str(tmp_path / "converted"),
-         "--ignore_mismatched_sizes", "--train_dir", str(tmp_path / "data"), "--output_dir", str(tmp_path / "tuned"),
-         "--max_steps", "3", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
-         "--learning_rate", "1e-4", "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no",
-         "--save_strategy", "no", "--dataloader_num_workers", "0", "--report_to", "none", "--use_cpu"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    train_hf.main(["--model_name_or_path", str(tmp_path / "converted"), "--ignore_mismatched_sizes", "--train_dir",
+                   str(tmp_path / "data"), "--output_dir", str(tmp_path / "tuned"), "--max_steps", "3",
+                   "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4", "--learning_rate", "1e-4",
+                   "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no", "--save_strategy", "no",
+                   "--dataloader_num_workers", "0", "--report_to", "none", "--use_cpu"])
     tuned = ViTSimpleForImageClassification.from_pretrained(tmp_path / "tuned")
     assert tuned.config.id2label == {0: "ant", 1: "bee", 2: "wasp"} and tuned.classifier.out_features == 3
     losses = [entry["loss"] for entry in json.loads((tmp_path / "tuned" / "trainer_state.json").read_text())

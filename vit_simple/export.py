@@ -2,12 +2,14 @@
 program (.pt2) for ExecuTorch and AOTInductor. Every file is checked against PyTorch's logits before the command
 succeeds: float32 within 1e-4, int8 on the predicted class of most images.
 
-    python export_vit.py outputs/vit-simple --onnx                # outputs/vit-simple/model.onnx
-    python export_vit.py outputs/vit-simple --int8                # model.onnx and model_int8.onnx
-    python export_vit.py outputs/vit-simple --torch_export        # model.pt2
-    python export_vit.py outputs/vit-simple --onnx --image_size 56          # outputs/vit-simple-56x56/model.onnx
-    python export_vit.py user/vit-simple-fmnist --trust_remote_code --onnx  # a Hub repo, into ./vit-simple-fmnist
-    python export_vit.py outputs/vit-simple --int8 --evaluate     # accuracy of each file on Fashion-MNIST's test split
+    vit-simple-export outputs/vit-simple --onnx                # outputs/vit-simple/model.onnx
+    vit-simple-export outputs/vit-simple --int8                # model.onnx and model_int8.onnx
+    vit-simple-export outputs/vit-simple --torch_export        # model.pt2
+    vit-simple-export outputs/vit-simple --onnx --image_size 56          # outputs/vit-simple-56x56/model.onnx
+    vit-simple-export user/vit-simple-fmnist --trust_remote_code --onnx  # a Hub repo, into ./vit-simple-fmnist
+    vit-simple-export outputs/vit-simple --int8 --evaluate     # accuracy of each file on Fashion-MNIST's test split
+
+(`python -m vit_simple.export` is the same command.)
 
 Files go into the model folder; for a Hub id, or at another image size, into a new folder (the repo's name, with
 -HxW at another size) that also gets the config and the image processor at the exported size. The ONNX file takes
@@ -31,9 +33,14 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import nn
-from transformers import AutoImageProcessor, AutoModelForImageClassification
+from transformers import AutoImageProcessor
 
 from configuration_vit_simple import pair
+from vit_simple.augmentation import ImageTransform, collate, with_transform
+from vit_simple.data import load_splits
+from vit_simple.options import DataArguments
+from vit_simple.processing import add_image_size_argument, image_processor_for, image_size_of
+from vit_simple.sources import is_local, load_classifier
 
 ONNX_OPSETS = range(18, 24)  # torch 2.14's dynamo exporter: 18 is its first, 23 its ONNX_MAX_OPSET (26 came out wrong)
 DEFAULT_OPSET = 20  # torch's default; 23 adds the ONNX Attention op, which older onnxruntimes lack
@@ -43,6 +50,7 @@ EXAMPLE_BATCH = 2  # torch.export specialises a dimension traced at size 1: trac
 PARITY_IMAGES = 16  # random images for the parity check, a batch unlike the traced one
 FLOAT32_ATOL = 1e-4
 INT8_MIN_AGREEMENT = 0.8  # int8 weights move logits by ~1e-2: images near a class boundary may flip
+EXPORT_EXTRA = ("onnx", "onnxruntime", "onnxscript", "onnx_ir")  # what pip install 'vit-simple[export]' brings
 SINGLE_FILE_LIMIT = 2**31 - 2**27  # protobuf caps a file at 2 GiB: larger weights go to model.onnx.data beside it
 
 
@@ -65,20 +73,16 @@ class LogitsOnly(nn.Module):
 
 
 def load_model(source, trust_remote_code=False):
-    """The classifier of a folder or Hub id, in eval mode and float32. `model.set_image_size(size)` then exports it
-    for another image size (the position embeddings resampled)."""
+    """The classifier of a folder or Hub id (`vit_simple.sources.load_classifier`), in eval mode and float32.
+    `model.set_image_size(size)` then exports it for another image size (the position embeddings resampled)."""
     folder = Path(source).expanduser()
-    if not folder.exists() and (source.startswith(("/", ".", "~")) or len(folder.parts) > 2
-                                or (len(folder.parts) == 2 and folder.parent.is_dir())):  # a path, not a Hub id
+    if not folder.exists() and is_local(source):
         raise FileNotFoundError(f"{source}: no such folder; give the folder train_hf.py wrote, or a Hub id.")
     if folder.is_dir() and not any((folder / name).is_file() for name in WEIGHT_FILES):
         raise FileNotFoundError(f"{source} holds no model weights ({' or '.join(WEIGHT_FILES[::2])}): give the folder "
                                 "that train_hf.py or save_pretrained wrote, or a checkpoint-* folder inside it.")
-    if not trust_remote_code:
-        import vit_simple  # noqa: F401  registers vit-simple with the Auto classes: this repo's code runs the model
     try:
-        model = AutoModelForImageClassification.from_pretrained(source, trust_remote_code=trust_remote_code,
-                                                                dtype=torch.float32)
+        model = load_classifier(source, trust_remote_code, dtype=torch.float32)
     except OSError as error:
         raise OSError(f"cannot load {source}: {error}") from error
     return model.eval()
@@ -90,9 +94,7 @@ def image_processor(model, source):
     try:
         processor = AutoImageProcessor.from_pretrained(source)
     except OSError:
-        import vit_simple
-
-        processor = vit_simple.image_processor_for(model.config)
+        processor = image_processor_for(model.config)
     height, width = pair(model.config.image_size)
     processor.size = {"height": height, "width": width}
     return processor
@@ -246,11 +248,8 @@ def check_parity(model, path, pixel_values, int8=False):
 def evaluate_accuracy(model, onnx_paths, split, processor, batch_size=256, image_column="image", label_column="label"):
     """Accuracy of PyTorch and of each ONNX file on a `datasets` split, the images prepared as train_hf.py
     evaluates them: {"pytorch": accuracy, file name: accuracy, ...}."""
-    from data_images import DataArguments, ImageTransform, collate, with_transform  # datasets loads only to evaluate
-
-    columns = DataArguments(image_column_name=image_column, label_column_name=label_column, augmentation="none",
-                            horizontal_flip=False)
-    examples = with_transform(split, ImageTransform(processor, model.config, columns, train=False), batch_size)
+    transform = ImageTransform(processor, model.config, image_column=image_column, label_column=label_column)
+    examples = with_transform(split, transform, batch_size)
     sessions = {Path(path).name: onnx_session(path) for path in onnx_paths}
     correct = dict.fromkeys(["pytorch", *sessions], 0)
     for batch in torch.utils.data.DataLoader(examples, batch_size=batch_size, collate_fn=collate):
@@ -280,8 +279,6 @@ def output_folder(source, model, original_size, output_dir):
 
 def evaluate_command(args, model, processor, onnx_files):
     """--evaluate: the data set read as train_hf.py reads --dataset_name, then `evaluate_accuracy` on --split."""
-    from data_images import DataArguments, load_splits
-
     splits = load_splits(DataArguments(dataset_name=args.evaluate), cache_dir=None)
     if args.split not in splits:
         raise ValueError(f"--split {args.split}: {args.evaluate} has the splits {', '.join(splits)}.")
@@ -302,8 +299,7 @@ def main(argv=None):
                         "(onnxruntime dynamic quantization)")
     parser.add_argument("--torch_export", action="store_true", help="write model.pt2 (torch.export.save)")
     parser.add_argument("--output_dir", help="where to write (default: the model folder, see above)")
-    parser.add_argument("--image_size", type=int, nargs="+", metavar="SIZE", help="export for this image size (one "
-                        "int, or height width), resampling the position embeddings")
+    add_image_size_argument(parser, "export")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset, {ONNX_OPSETS[0]}-"
                         f"{ONNX_OPSETS[-1]} (default {DEFAULT_OPSET})")
     parser.add_argument("--trust_remote_code", action="store_true", help="run the model's own .py files (a Hub repo)"
@@ -321,9 +317,7 @@ def main(argv=None):
         if not (args.onnx or args.int8 or args.torch_export):
             raise ValueError("nothing to export: give --onnx, --int8 or --torch_export (or several).")
         check_opset(args.opset)
-        if args.image_size and len(args.image_size) > 2:
-            raise ValueError(f"--image_size takes one size or height and width, got {args.image_size}.")
-        image_size = args.image_size and (args.image_size[0] if len(args.image_size) == 1 else args.image_size)
+        image_size = image_size_of(args.image_size)
         model = load_model(args.model, args.trust_remote_code)
         original_size = model.config.image_size
         if image_size is not None and pair(image_size) != pair(original_size):
@@ -354,15 +348,17 @@ def main(argv=None):
             print(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)\n  {parity}")
         failed = [parity.name for parity in parities if not parity.ok]
         if failed:
-            sys.exit(f"export_vit.py: error: {', '.join(failed)} disagree(s) with PyTorch (above), the files are kept "
+            sys.exit(f"vit-simple-export: error: {', '.join(failed)} disagree(s) with PyTorch (above), the files are kept "
                      "for inspection: for float32, try another --opset; for int8, check on real images with --images "
                      "(random ones can sit on a class boundary).")
         if args.evaluate:
             evaluate_command(args, model, processor, [path for path, _ in written if path.suffix == ".onnx"])
     except ImportError as error:
-        sys.exit(f"export_vit.py: error: {error}: install the export extra, pip install -e '.[export]'")
+        if error.name not in EXPORT_EXTRA:
+            raise
+        sys.exit(f"vit-simple-export: error: {error}: install the export extra, pip install 'vit-simple[export]'")
     except (ValueError, OSError, ExportFailed) as error:
-        sys.exit(f"export_vit.py: error: {' '.join(str(error).split())}")
+        sys.exit(f"vit-simple-export: error: {' '.join(str(error).split())}")
 
 
 if __name__ == "__main__":

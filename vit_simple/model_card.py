@@ -1,24 +1,32 @@
-"""The model card (README.md) that train_hf.py writes beside a trained vit-simple: Hub metadata (YAML), results,
-a usage snippet and the hyper-parameters."""
+"""Model cards (README.md with the Hub's YAML metadata), written through huggingface_hub's `ModelCard` by one writer,
+`save_card`: the card of a trained model (results, figures, usage, the options of its run) and that of a converted
+checkpoint."""
 
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from configuration_vit_simple import pair
+from vit_simple.sources import hub_id
 
 METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro F1", "top_5_accuracy": "Top-5 accuracy"}
 HUB_METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1", "top_5_accuracy": "accuracy"}
 
 
+def save_card(folder, metadata, body):
+    """Write `folder`/README.md: `metadata` (a huggingface_hub `ModelCardData`) as the YAML header, then `body`."""
+    ModelCard(f"---\n{metadata.to_yaml()}\n---\n{body}").save(Path(folder) / "README.md")
+
+
 def write_model_card(output_dir, *, model, results, training_args, dataset_name, dataset_id, base_model, repo_id,
-                     command, reports=None):
-    """Write `output_dir`/README.md.
+                     command, chosen=None, reports=None):
+    """Write `output_dir`/README.md for a trained model.
 
     results: {"train": {...}, "eval": {"eval_accuracy": ...}, "test": {"test_accuracy": ...}} as train_hf.py saves
     them; dataset_id: the data set's Hub id (None for local data); base_model: the checkpoint fine-tuned (None from
-    scratch); repo_id: the Hub repo pushed to (None: the usage snippet loads the local folder); reports: what
-    vit_trainer.write_run_reports returned (figures and per-class numbers, embedded below the results).
+    scratch); repo_id: the Hub repo pushed to (None: the usage snippet loads the local folder); chosen: the options
+    the recipe decided for the run (`vit_simple.options.Options.chosen`); reports: what
+    `vit_simple.reports.write_run_reports` returned (figures and per-class numbers, embedded below the results).
     """
     config = model.config
     model_name = Path(repo_id or output_dir).name
@@ -29,14 +37,14 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
                    metric_name=name, metric_value=round(results[test_split][f"{test_split}_{key}"], 4))
         for key, name in METRICS.items() if f"{test_split}_{key}" in results.get(test_split, {})
     ]
-    hub_base_model = base_model if base_model and not Path(base_model).exists() else None
+    chosen = chosen or {}
     metadata = ModelCardData(
         library_name="transformers",
         pipeline_tag="image-classification",
         tags=["vit-simple", "vision", "image-classification", "custom_code"],
         datasets=[dataset_id] if dataset_id else None,
         metrics=["accuracy", "f1"],
-        base_model=hub_base_model,
+        base_model=hub_id(base_model),
         model_name=model_name,
         eval_results=eval_results,
     )
@@ -61,8 +69,8 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
                    f"{train.get('epoch', training_args.num_train_epochs):g}"),
         "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
                       f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
-        "optimizer": (f"Muon (torch.optim.Muon's update, Newton-Schulz in {muon_precision(training_args)}; learning "
-                      f"rate {training_args.muon_learning_rate:g}) for the blocks' weight matrices, "
+        "optimizer": (f"Muon (torch.optim.Muon's update, Newton-Schulz in {chosen.get('newton_schulz', 'bfloat16')}; "
+                      f"learning rate {training_args.muon_learning_rate:g}) for the blocks' weight matrices, "
                       if getattr(training_args, "muon", False) else "")
                      + f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
                      f"{training_args.weight_decay:g} (weight matrices only)",
@@ -84,7 +92,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         f"accuracy is {100 * tta_accuracy:.2f}%, reported beside the model's own, which is what `pipeline` gives.\n")
     figures = ""
     if reports:
-        from report_vit import markdown_for_model_card  # matplotlib and scikit-learn: the reports extra
+        from vit_simple.reports import markdown_for_model_card  # matplotlib and scikit-learn: the reports extra
 
         figures = markdown_for_model_card(reports["paths"], reports["report"], output_dir, split=reports["split"])
     data = f"[{dataset_name}](https://huggingface.co/datasets/{dataset_id})" if dataset_id else dataset_name
@@ -114,7 +122,7 @@ The model's code (`configuration_vit_simple.py`, `modeling_vit_simple.py`) ships
 `trust_remote_code=True`; `AutoModelForImageClassification.from_pretrained("{where}", trust_remote_code=True)`
 loads it the same way.
 
-To run it without PyTorch, `python export_vit.py {where} --trust_remote_code --onnx` (from the vit-simple project)
+To run it without PyTorch, `vit-simple-export {where} --trust_remote_code --onnx` (from the vit-simple package)
 writes `model.onnx` (input `pixel_values`, any batch; output `logits`); `--int8` adds `model_int8.onnx` with int8
 weights and `--torch_export` a torch.export `model.pt2`. Each file is checked against these weights' PyTorch logits,
 and onnxruntime runs the ONNX file on the output of the image processor saved here.
@@ -122,20 +130,66 @@ and onnxruntime runs the ONNX file on the output of the image processor saved he
 ## Training
 
 {chr(10).join(f"- {name}: {value}" for name, value in hyperparameters.items())}
+{chosen_options(chosen)}
 
 ```bash
 {command}
 ```
 """
-    ModelCard(f"---\n{metadata.to_yaml()}\n---\n{body}").save(Path(output_dir) / "README.md")
+    save_card(output_dir, metadata, body)
+
+
+def chosen_options(chosen):
+    """The options the recipe decided, as a sentence of the card (empty when the command line gave them all)."""
+    if not chosen:
+        return ""
+    listed = ", ".join(f"`{name}` {value(setting)}" for name, setting in chosen.items())
+    return f"\nLeft open on the command line and decided by vit-simple's recipe: {listed}.\n"
+
+
+def write_converted_card(output_dir, *, model, source, kind, source_size):
+    """Write `output_dir`/README.md for a checkpoint converted from `source` (a `kind` ViT, e.g. 'transformers ViT')
+    whose position embeddings were made for `source_size`."""
+    config = model.config
+    (height, width), (patch, _) = pair(config.image_size), pair(config.patch_size)
+    name = Path(output_dir).name
+    headless = type(model).__name__ != "ViTSimpleForImageClassification"
+    metadata = ModelCardData(
+        library_name="transformers",
+        pipeline_tag="image-feature-extraction" if headless else "image-classification",
+        tags=["vit-simple", "vision-transformer", "custom_code"],
+        base_model=hub_id(source),
+    )
+    resampled = ""
+    if pair(source_size) != pair(config.image_size):
+        source_height, source_width = pair(source_size)
+        resampled = (f" The position embeddings were resampled (bicubic, CLS kept) from the source's "
+                     f"{source_height}x{source_width}.")
+    head = ("No classification head: a classifier loaded from this folder starts with a new one (pass num_labels or "
+            "id2label)." if headless else f"{config.num_labels} classes, labels from the source.")
+    body = f"""
+# {name}
+
+vit-simple (lucidrains' einops ViT as a transformers model) with the weights of the {kind} checkpoint `{source}`,
+converted by `vit-simple-convert`: the same function as the source, to float32 rounding.
+
+- {height}x{width} images, {patch}x{patch} patches, width {config.hidden_size}, {config.num_hidden_layers} blocks,
+  {config.num_attention_heads} heads.{resampled}
+- {head}
+- The image processor has the source's normalisation and resampling.
+
+```python
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+model = AutoModelForImageClassification.from_pretrained("{name}", trust_remote_code=True)
+processor = AutoImageProcessor.from_pretrained("{name}")
+```
+
+The weights keep the license of their source.
+"""
+    save_card(output_dir, metadata, body)
 
 
 def value(option):
     """An option's value: TrainingArguments keeps some as enums (OptimizerNames.ADAMW_TORCH -> adamw_torch)."""
     return getattr(option, "value", option)
-
-
-def muon_precision(training_args):
-    from vit_trainer import newton_schulz_dtype
-
-    return str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")

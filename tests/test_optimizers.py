@@ -1,11 +1,13 @@
-"""BatchedMuon: torch's Muon with the Newton-Schulz iterations batched by shape must step exactly as torch's does."""
+"""vit_simple.optimizers: BatchedMuon steps exactly as torch's Muon where bfloat16 is native, and in float32 (to
+bfloat16 precision the same) where it is not."""
 
 import copy
 
 import pytest
 import torch
 
-from vit_trainer import BatchedMuon, newton_schulz
+from vit_simple import hardware
+from vit_simple.optimizers import BatchedMuon, newton_schulz, newton_schulz_dtype
 
 SHAPES = [(24, 8), (8, 8), (24, 8), (8, 16), (8, 8), (16, 8), (8, 16), (24, 8)]  # tall, square, wide, repeated
 
@@ -96,49 +98,6 @@ def test_newton_schulz_computes_in_the_dtype_asked():
     (True, False, torch.float32),  # --bf16 false: the float32 path on any machine
     (False, False, torch.float32),
 ])
-def test_the_trainer_runs_newton_schulz_in_bfloat16_only_where_it_is_native(tmp_path, monkeypatch, native, bf16,
-                                                                            expected):
-    from conftest import tiny_config
-    from transformers import AutoModelForImageClassification
-
-    import train_hf
-    import vit_trainer
-
-    monkeypatch.setattr(vit_trainer, "native_bfloat16", lambda: native)
-    model = AutoModelForImageClassification.from_config(tiny_config())
-    args = train_hf.TrainArguments(output_dir=str(tmp_path), use_cpu=True, bf16=bf16, report_to="none",
-                                   eval_strategy="no")
-    trainer = vit_trainer.ViTSimpleTrainer(model=model, args=args, muon_learning_rate=2e-3)
-    assert trainer.create_optimizer().muon.ns_dtype == expected
-
-
-class FakeDevice:
-    def __init__(self, major):
-        self.major = major
-
-
-@pytest.mark.parametrize("major, native", [(7, False), (8, True), (9, True)])  # V100/T4 emulate; Ampere, Hopper on
-def test_native_bfloat16_means_native_on_gpus_too(monkeypatch, major, native):
-    import vit_trainer
-
-    monkeypatch.setattr(torch.version, "hip", None)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: FakeDevice(major))
-    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True)  # emulation works
-    assert vit_trainer.native_bfloat16() is native
-
-
-@pytest.mark.parametrize("native", [False, True])
-def test_bf16_defaults_to_what_the_machine_runs_natively(tmp_path, monkeypatch, native):
-    import train_hf
-
-    monkeypatch.setattr(train_hf, "native_bfloat16", lambda: native)
-    _, _, args = train_hf.parse_arguments(["--output_dir", str(tmp_path)])
-    assert args.bf16 is native
-    if native and not torch.cuda.is_available():
-        assert args.use_cpu  # TrainingArguments only allows bf16 without an accelerator when told it is on the CPU
-    _, _, off = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--bf16", "false"])
-    assert off.bf16 is False
-    _, _, on = train_hf.parse_arguments(["--output_dir", str(tmp_path), "--bf16", "true"])
-    assert on.bf16 and (on.use_cpu or torch.cuda.is_available())
+def test_newton_schulz_runs_in_bfloat16_only_where_it_is_native(monkeypatch, native, bf16, expected):
+    monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
+    assert newton_schulz_dtype(bf16) == expected

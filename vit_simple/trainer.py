@@ -1,6 +1,6 @@
-"""The Trainer side of train_hf.py: `ViTSimpleTrainer` (weight decay by the model's `no_weight_decay()`, Muon for
-the blocks' weight matrices), the metrics, a throughput callback, the bf16 default, and the reports of a run's
-predictions."""
+"""The Trainer side of a run: `ViTSimpleTrainer` (weight decay by the model's `no_weight_decay()`, Muon with AdamW
+for the blocks' weight matrices, test-time augmentation) and its callbacks: the weight average, the training clock
+(the minutes said up front, the time budget), the augmentation's epoch; and which checkpoint a resume continues."""
 
 import json
 import logging
@@ -10,148 +10,19 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import evaluate
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
-from torch.optim._muon import _adjust_lr  # Muon's learning-rate adjustment by shape, as torch's Muon applies it
 from transformers import Trainer, TrainerCallback
-from transformers.trainer_callback import ExportableState
 from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
-from data_images import IndexedSplit, InputError, collate, image_ids
+from vit_simple.errors import InputError
+from vit_simple.optimizers import BatchedMuon, MuonWithAdamW, block_matrix_names, newton_schulz_dtype
 
-logger = logging.getLogger("train_hf")  # the script's logger: these warnings are part of its run
+logger = logging.getLogger(__name__)
 EMA_FILE = "ema.safetensors"  # the weight average, inside each checkpoint folder
-
-METRICS_DIR = Path(__file__).resolve().parent / "metrics"  # evaluate modules shipped with the repo, loaded by path
-
-
-def metrics_function(num_labels):
-    """Trainer's compute_metrics: accuracy, macro F1 and (over 5 classes) top-5 accuracy, from ./metrics."""
-    load = lambda name: evaluate.load(str(METRICS_DIR / name), keep_in_memory=True)  # noqa: E731
-    accuracy, f1, top_k = load("accuracy"), load("f1"), load("top_k_accuracy")
-
-    def compute_metrics(eval_prediction):
-        logits, references = eval_prediction.predictions, eval_prediction.label_ids
-        predictions = logits.argmax(-1)
-        results = accuracy.compute(predictions=predictions, references=references)
-        results["macro_f1"] = f1.compute(predictions=predictions, references=references, num_labels=num_labels)["f1"]
-        if num_labels > 5:
-            results.update(top_k.compute(predictions=logits, references=references, k=5))
-        return results
-
-    return compute_metrics
-
-
-def block_matrix_names(model):
-    """The parameters Muon takes: the 2-D weight matrices inside the transformer blocks (qkv, output projection,
-    MLP). The patch embedding, the head, norms, biases, CLS token and positions stay with AdamW, as Muon's authors
-    advise for the input and output layers."""
-    return [name for name, param in model.named_parameters()
-            if param.dim() == 2 and param.requires_grad and ".layers." in f".{name}"]
-
-
-class BatchedMuon(torch.optim.Muon):
-    """`torch.optim.Muon` with the Newton-Schulz iterations run once per shape on a stack of matrices instead of
-    once per matrix. With `ns_dtype=torch.bfloat16` (the default, torch's choice) it is the same arithmetic in the
-    same order, and so the same updates, bit for bit, with a few large products in place of many small ones; a
-    ViT's blocks hold a handful of shapes, each repeated once per block, so on a CPU, where a small product costs
-    mostly its call, the optimizer step costs a fraction. `ns_dtype=torch.float32` runs the iterations in float32,
-    for machines where bfloat16 products are emulated (the training side picks it with `newton_schulz_dtype`). The
-    state (`momentum_buffer` per matrix) is torch's, so checkpoints move between the two and between dtypes."""
-
-    def __init__(self, params, *args, ns_dtype=torch.bfloat16, **kwargs):
-        super().__init__(params, *args, **kwargs)
-        self.ns_dtype = ns_dtype
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure_loss(closure)
-        for group in self.param_groups:
-            params, grads, buffers = [], [], []
-            self._init_group(group, params, grads, buffers)
-            if not params:
-                continue
-            lr, momentum = group["lr"], group["momentum"]
-            torch._foreach_lerp_(buffers, grads, 1 - momentum)
-            updates = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers
-            by_shape = {}
-            for param, update in zip(params, updates):
-                same, stacked = by_shape.setdefault(param.shape, ([], []))
-                same.append(param)
-                stacked.append(update)
-            for shape, (same, stacked) in by_shape.items():
-                ortho = newton_schulz(torch.stack(stacked), group["ns_coefficients"], group["ns_steps"], group["eps"],
-                                      self.ns_dtype)
-                torch._foreach_mul_(same, 1 - lr * group["weight_decay"])
-                torch._foreach_add_(same, list(ortho.unbind(0)), alpha=-_adjust_lr(lr, group["adjust_lr_fn"], shape))
-        return loss
-
-
-def closure_loss(closure):
-    """An optimizer step's closure, evaluated with gradients on (torch's optimizers' convention); None without one."""
-    if closure is None:
-        return None
-    with torch.enable_grad():
-        return closure()
-
-
-def newton_schulz(matrices, coefficients, steps, eps, dtype=torch.bfloat16):
-    """torch's `_zeropower_via_newtonschulz` on a stack of matrices (batch, rows, columns), each normalised by its
-    own Frobenius norm, computed in `dtype` (torch's is bfloat16)."""
-    a, b, c = coefficients
-    ortho = matrices.to(dtype)
-    tall = matrices.size(-2) > matrices.size(-1)
-    if tall:
-        ortho = ortho.mT
-    ortho = ortho / ortho.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
-    for _ in range(steps):
-        gram = ortho @ ortho.mT
-        gram_update = torch.baddbmm(gram, gram, gram, beta=b, alpha=c)
-        ortho = torch.baddbmm(ortho, gram_update, ortho, beta=a)
-    return ortho.mT if tall else ortho
-
-
-def newton_schulz_dtype(bf16):
-    """Muon's Newton-Schulz precision for a run: bfloat16, as torch's Muon, when the run trains under bf16 autocast
-    on a machine with native bfloat16 products; float32 everywhere else, where bfloat16 products are emulated (on a
-    CPU without AVX512-BF16 the default model's Muon step took 720 ms in bfloat16 against 23 ms in float32) or the
-    run asked for float32 (--bf16 false)."""
-    return torch.bfloat16 if bf16 and native_bfloat16() else torch.float32
-
-
-class MuonWithAdamW(torch.optim.Optimizer):
-    """`torch.optim.Muon` on some parameters and AdamW on the rest, stepped together as one optimizer, so that
-    Trainer's learning-rate schedule (which scales every param group), checkpoints and resume see one object. The
-    AdamW groups come first: Trainer logs the first group's learning rate."""
-
-    def __init__(self, adamw, muon):
-        self.adamw, self.muon = adamw, muon
-        super().__init__(adamw.param_groups + muon.param_groups, {})  # the same group dicts: a schedule reaches both
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = closure_loss(closure)
-        self.adamw.step()
-        self.muon.step()
-        return loss
-
-    def zero_grad(self, set_to_none=True):
-        self.adamw.zero_grad(set_to_none)
-        self.muon.zero_grad(set_to_none)
-
-    def state_dict(self):
-        return {"adamw": self.adamw.state_dict(), "muon": self.muon.state_dict()}
-
-    def load_state_dict(self, state_dict):
-        self.adamw.load_state_dict(state_dict["adamw"])
-        self.muon.load_state_dict(state_dict["muon"])
-        # loading gives the inner optimizers new group dicts (accelerate's prepare loads the state once to place it
-        # on the device, Trainer again on resume): point at them, or the schedule would set a learning rate no
-        # optimizer reads
-        self.param_groups = self.adamw.param_groups + self.muon.param_groups
 
 
 class ViTSimpleTrainer(Trainer):
@@ -295,12 +166,12 @@ def tta_views(flip, shift=1):
     return views + [(True, 0, 0)] if flip else views
 
 
-def tta_accuracy(trainer, dataset, data_args):
+def tta_accuracy(trainer, dataset, flip):
     """Accuracy with test-time augmentation: the probabilities averaged over the image, its 1-pixel shifts and,
     where training flipped images, its mirror image."""
     processor = trainer.processing_class
     black = [-mean / std for mean, std in zip(processor.image_mean, processor.image_std)]
-    probs, labels = trainer.predict_views(dataset, tta_views(flip=bool(data_args.horizontal_flip)), black)
+    probs, labels = trainer.predict_views(dataset, tta_views(flip), black)
     return (probs.argmax(-1) == labels).float().mean().item()
 
 
@@ -434,32 +305,3 @@ def decided_by_first_process(decision, device):
     return bool(flag.item())
 
 
-def native_bfloat16():
-    """Whether this machine multiplies bfloat16 matrices natively: a CUDA GPU of compute capability 8.0 or later
-    (Ampere on; a T4 or V100 only emulates bf16) or a ROCm GPU, else a CPU with AVX512-BF16 or AMX. There bf16
-    autocast trains about twice as fast; elsewhere it is emulated and slower than float32."""
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported(including_emulation=False)
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence the care
-    return any(getattr(torch.cpu, probe, lambda: False)() for probe in probes)
-
-
-def write_run_reports(trainer, evaluation, predictions, predict_split, label_names, data_args):
-    """The reports of the split last predicted (the test split, else validation) and, after training, the
-    training curves, in <output_dir>/reports; None when nothing was predicted."""
-    from report_vit import classification_report_text, write_reports  # matplotlib and scikit-learn: the extra
-
-    split = predict_split if predict_split in predictions else next(iter(predictions), None)
-    if split is None:
-        return None
-    examples, prediction, processor = evaluation[split], predictions[split], trainer.processing_class
-    indexed = isinstance(examples, IndexedSplit)  # a stream (--streaming) cannot fetch images by index
-    paths, report = write_reports(
-        trainer.args.output_dir, split, trainer.model, label_names, prediction.predictions, prediction.label_ids,
-        inputs=(lambda indices: collate(examples.__getitems__(indices))["pixel_values"]) if indexed else None,
-        ids=image_ids(examples.part, data_args.image_column_name) if indexed else None,
-        image_mean=processor.image_mean, image_std=processor.image_std,
-        log_history=trainer.state.log_history if trainer.args.do_train else None)
-    print(f"\n{split} split, per class:\n"
-          + classification_report_text(prediction.label_ids, prediction.predictions.argmax(-1), label_names))
-    return {"split": split, "paths": paths, "report": report}

@@ -6,9 +6,6 @@ on the predicted class means something."""
 
 import copy
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +16,9 @@ import torch
 from PIL import Image
 from transformers import AutoImageProcessor
 
-import export_vit
 import vit_simple
+from vit_simple import export
 
-REPO = Path(__file__).resolve().parent.parent
 CLASSES = ["red-ish", "green-ish", "blue-ish"]
 
 
@@ -69,7 +65,7 @@ def trained(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def onnx_file(trained, tmp_path_factory):
-    return export_vit.export_onnx(trained["model"], tmp_path_factory.mktemp("onnx") / "model.onnx")
+    return export.export_onnx(trained["model"], tmp_path_factory.mktemp("onnx") / "model.onnx")
 
 
 def dims(value):
@@ -85,16 +81,16 @@ def test_onnx_file_takes_pixel_values_of_any_batch_size_and_gives_pytorchs_logit
     graph = onnx.load(onnx_file)
     assert [(v.name, dims(v)) for v in graph.graph.input] == [("pixel_values", ["batch", 3, 32, 32])]
     assert [(v.name, dims(v)) for v in graph.graph.output] == [("logits", ["batch", 3])]
-    assert {o.domain: o.version for o in graph.opset_import}[""] == export_vit.DEFAULT_OPSET
+    assert {o.domain: o.version for o in graph.opset_import}[""] == export.DEFAULT_OPSET
     for batch_size in (1, 3, 7):  # the export traced a batch of 2
         pixel_values = trained["pixel_values"][:batch_size]
-        logits = export_vit.run_exported(onnx_file, pixel_values)
+        logits = export.run_exported(onnx_file, pixel_values)
         assert logits.shape == (batch_size, 3)
         assert np.abs(logits - logits_of(trained["model"], pixel_values)).max() <= 1e-4
 
 
 def test_torch_export_program_reloads_with_torch_export_load_and_gives_pytorchs_logits(trained, tmp_path):
-    export_vit.export_program(trained["model"], tmp_path / "model.pt2")
+    export.export_program(trained["model"], tmp_path / "model.pt2")
     program = torch.export.load(str(tmp_path / "model.pt2")).module()
     for batch_size in (1, 5):
         pixel_values = trained["pixel_values"][:batch_size]
@@ -104,12 +100,12 @@ def test_torch_export_program_reloads_with_torch_export_load_and_gives_pytorchs_
 
 
 def test_int8_onnx_predicts_the_float32_class_on_most_test_images_and_is_smaller(trained, onnx_file):
-    int8 = export_vit.quantize_int8(onnx_file, onnx_file.with_name("model_int8.onnx"))
+    int8 = export.quantize_int8(onnx_file, onnx_file.with_name("model_int8.onnx"))
     assert "MatMulInteger" in {node.op_type for node in onnx.load(int8).graph.node}
     assert int8.stat().st_size < onnx_file.stat().st_size
-    parity = export_vit.check_parity(trained["model"], int8, trained["pixel_values"], int8=True)
+    parity = export.check_parity(trained["model"], int8, trained["pixel_values"], int8=True)
     assert parity.ok and parity.agreement >= 0.9 and 0 < parity.max_diff < 1, parity
-    logits = export_vit.run_exported(int8, trained["pixel_values"])
+    logits = export.run_exported(int8, trained["pixel_values"])
     assert (logits.argmax(-1) == trained["labels"]).mean() >= 0.9
 
 
@@ -117,7 +113,7 @@ def test_parity_check_fails_a_file_whose_logits_differ_from_the_models(trained, 
     changed = copy.deepcopy(trained["model"])
     with torch.no_grad():
         changed.classifier.bias += 0.01
-    parity = export_vit.check_parity(changed, onnx_file, trained["pixel_values"][:4])
+    parity = export.check_parity(changed, onnx_file, trained["pixel_values"][:4])
     assert not parity.ok and 0.009 < parity.max_diff < 0.011
     assert "FAILED" in str(parity) and "1e-04" in str(parity)
 
@@ -127,36 +123,33 @@ def test_onnx_accuracy_on_a_datasets_split_matches_pytorchs(trained, onnx_file):
 
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=CLASSES)})
     split = datasets.Dataset.from_dict({"image": trained["images"], "label": trained["labels"].tolist()}, features)
-    accuracy = export_vit.evaluate_accuracy(trained["model"], [onnx_file], split, trained["processor"], batch_size=24)
+    accuracy = export.evaluate_accuracy(trained["model"], [onnx_file], split, trained["processor"], batch_size=24)
     assert set(accuracy) == {"pytorch", "model.onnx"}
     assert accuracy["pytorch"] == accuracy["model.onnx"] >= 0.95
 
 
-def test_command_line_writes_each_format_into_the_model_folder_checks_it_and_evaluates(trained, tmp_path):
+def test_command_line_writes_each_format_into_the_model_folder_checks_it_and_evaluates(trained, tmp_path, capsys):
     import datasets
 
     features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=CLASSES)})
     split = datasets.Dataset.from_dict({"image": trained["images"], "label": trained["labels"].tolist()}, features)
     datasets.DatasetDict({"test": split}).save_to_disk(tmp_path / "data")
-    run = subprocess.run(
-        [sys.executable, str(REPO / "export_vit.py"), str(trained["folder"]), "--int8", "--torch_export",
-         "--opset", "18", "--evaluate", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"),
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
+    export.main([str(trained["folder"]), "--int8", "--torch_export", "--opset", "18", "--evaluate",
+                 str(tmp_path / "data")])
+    stdout = capsys.readouterr().out
     for name in ("model.onnx", "model_int8.onnx", "model.pt2"):
         assert (trained["folder"] / name).is_file()
-        assert f"  {name} vs PyTorch on 16 images" in run.stdout
-    assert run.stdout.count(": ok\n") == 3 and "ONNX opset 18" in run.stdout
+        assert f"  {name} vs PyTorch on 16 images" in stdout
+    assert stdout.count(": ok\n") == 3 and "ONNX opset 18" in stdout
     assert {o.domain: o.version for o in onnx.load(trained["folder"] / "model.onnx").opset_import}[""] == 18
     accuracy = {line.split(":")[0].strip(): float(line.split(":")[1].split("%")[0])
-                for line in run.stdout.splitlines() if line.startswith("  ") and "%" in line and "vs" not in line}
-    assert set(accuracy) == {"pytorch", "model.onnx", "model_int8.onnx"}, run.stdout
+                for line in stdout.splitlines() if line.startswith("  ") and "%" in line and "vs" not in line}
+    assert set(accuracy) == {"pytorch", "model.onnx", "model_int8.onnx"}, stdout
     assert accuracy["pytorch"] == accuracy["model.onnx"] >= 95 and accuracy["model_int8.onnx"] >= 90
 
 
 def test_another_image_size_goes_to_a_folder_that_onnxruntime_runs_with_its_saved_image_processor(trained, capsys):
-    export_vit.main([str(trained["folder"]), "--onnx", "--image_size", "48"])
+    export.main([str(trained["folder"]), "--onnx", "--image_size", "48"])
     out = trained["folder"].with_name("tiny-vit-48x48")
     assert str(out / "model.onnx") in capsys.readouterr().out
     assert json.loads((out / "config.json").read_text())["image_size"] == 48
@@ -169,7 +162,7 @@ def test_another_image_size_goes_to_a_folder_that_onnxruntime_runs_with_its_save
     resized = vit_simple.ViTSimpleForImageClassification.from_pretrained(trained["folder"], image_size=48).eval()
     expected = logits_of(resized, processor(images, return_tensors="pt")["pixel_values"])
     assert logits.shape == (5, 3) and np.abs(logits - expected).max() <= 1e-4
-    assert np.abs(export_vit.onnx_predict(session, images, processor) - expected).max() <= 1e-4
+    assert np.abs(export.onnx_predict(session, images, processor) - expected).max() <= 1e-4
 
 
 def _export_failing_copy(folder, tmp_path):
@@ -190,7 +183,7 @@ def _export_failing_copy(folder, tmp_path):
 
 @pytest.fixture(scope="module")
 def bad_runs(trained, tmp_path_factory):
-    """The command line on each kind of bad input, the runs side by side: {case: (returncode, stderr)}."""
+    """The command line on each kind of bad input: {case: the message it exits with}."""
     tmp_path = tmp_path_factory.mktemp("bad")
     no_weights = tmp_path / "no-weights"
     no_weights.mkdir()
@@ -202,12 +195,12 @@ def bad_runs(trained, tmp_path_factory):
         "opset": [folder, "--onnx", "--opset", "99"],
         "export fails": [str(_export_failing_copy(trained["folder"], tmp_path)), "--onnx", "--trust_remote_code"],
     }
-    environment = dict(os.environ, OMP_NUM_THREADS="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    runs = {case: subprocess.Popen([sys.executable, str(REPO / "export_vit.py"), *arguments], env=environment,
-                                   text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for case, arguments in cases.items()}
-    return {case: (run.wait(timeout=300), run.communicate()[1]) for case, run in runs.items()}
-
+    messages = {}
+    for case, arguments in cases.items():
+        with pytest.raises(SystemExit) as exit_:
+            export.main(arguments)
+        messages[case] = str(exit_.value.code)
+    return messages
 
 @pytest.mark.parametrize("case, message", [
     ("no weights", "holds no model weights (model.safetensors or pytorch_model.bin): give the folder"),
@@ -216,27 +209,6 @@ def bad_runs(trained, tmp_path_factory):
     ("export fails", "torch.export could not trace the model (GuardOnDataDependentSymNode"),
 ])
 def test_bad_input_is_refused_with_one_line_that_says_what_to_change(bad_runs, case, message):
-    returncode, stderr = bad_runs[case]
-    errors = [line for line in stderr.splitlines() if line.startswith("export_vit.py: error: ")]
-    assert returncode != 0 and "Traceback" not in stderr, stderr[-3000:]
-    assert len(errors) == 1 and message in errors[0], stderr[-3000:]
+    assert bad_runs[case].startswith("vit-simple-export: error: ") and "\n" not in bad_runs[case]
+    assert message in bad_runs[case]
 
-
-def test_bench_export_quick_prints_every_variant_against_torch_float32(tmp_path, capsys):
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    import bench_export
-
-    threads = torch.get_num_threads()
-    try:
-        bench_export.main(["--quick", "--threads", "1", "--json", str(tmp_path / "speed.json")])
-    finally:
-        torch.set_num_threads(threads)
-    names = ["torch float32", "torch bf16 autocast", "onnxruntime float32", "onnxruntime int8"]
-    stdout = capsys.readouterr().out
-    for name in names:
-        assert f"| {name} | " in stdout
-    tiny = json.loads((tmp_path / "speed.json").read_text())["configs"]["tiny"]
-    assert list(tiny["variants"]) == names
-    assert all(v["images_per_s"] > 0 and v["speedup"] > 0 and v["total"] == 2 for v in tiny["variants"].values())
-    assert tiny["variants"]["torch float32"]["speedup"] == 1.0
-    assert tiny["variants"]["onnxruntime float32"]["max_abs_logit_diff"] <= 1e-4

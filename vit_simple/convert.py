@@ -7,11 +7,11 @@ With `qkv_bias=True, patch_norm=False, pool="cls"` vit-simple computes the same 
 - transformers' separate query, key and value projections are stacked into `to_qkv`; timm's fused `qkv` already has
   vit-simple's layout, (qkv heads head_dim) along its output.
 
-    python convert_vit_weights.py --source google/vit-base-patch16-224 --output_dir vit-simple-b16
-    python convert_vit_weights.py --source timm/vit_small_patch16_224.augreg_in21k_ft_in1k --output_dir vit-simple-s16
-    python convert_vit_weights.py --source weights.pth --timm_model vit_small_patch16_224 --output_dir vit-simple-s16
-    python convert_vit_weights.py --source google/vit-base-patch16-224 --image_size 384 --output_dir vit-simple-b16-384
-    python convert_vit_weights.py --export vit-simple-b16 --output_dir vit-b16-native
+    vit-simple-convert --source google/vit-base-patch16-224 --output_dir vit-simple-b16
+    vit-simple-convert --source timm/vit_small_patch16_224.augreg_in21k_ft_in1k --output_dir vit-simple-s16
+    vit-simple-convert --source weights.pth --timm_model vit_small_patch16_224 --output_dir vit-simple-s16
+    vit-simple-convert --source google/vit-base-patch16-224 --image_size 384 --output_dir vit-simple-b16-384
+    vit-simple-convert --export vit-simple-b16 --output_dir vit-b16-native
 
 Weights are read with safetensors, or with `torch.load(weights_only=True)` where a source has only a pickle. A headless
 source (transformers' `ViTModel`, such as google/vit-base-patch16-224-in21k, or a timm model with `num_classes=0`)
@@ -32,9 +32,11 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoImageProcessor, ViTConfig, ViTForImageClassification
 
-import vit_simple
 from configuration_vit_simple import ViTSimpleConfig, pair
 from modeling_vit_simple import ViTSimpleForImageClassification, ViTSimpleModel
+from vit_simple.model_card import write_converted_card
+from vit_simple.processing import add_image_size_argument, image_processor_for, image_size_of
+from vit_simple.sources import is_local
 
 PATCH_WEIGHT = "vit.embeddings.patch_embedding.proj.weight"
 POSITIONS = "vit.embeddings.position_embeddings"
@@ -112,7 +114,9 @@ def _local_copy(source):
     """A local file or folder as it is; otherwise the Hub repo `source`, fetched by huggingface_hub (which honours
     HF_HUB_OFFLINE and its cache): its JSON configs and safetensors weights, or its pickled weights if it has none."""
     path = Path(source).expanduser()
-    if path.exists():
+    if is_local(source):
+        if not path.exists():
+            raise FileNotFoundError(f"No such file or folder: {source}.")
         return path
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError
@@ -405,47 +409,6 @@ def _from_timm(path, timm_model, timm_model_args):
 # conversion and export
 
 
-def _model_card(output_dir, source, kind, source_size, model):
-    config = model.config
-    (height, width), (patch, _) = pair(config.image_size), pair(config.patch_size)
-    base_model = "" if Path(str(source)).expanduser().exists() else f"base_model: {source}\n"
-    resampled = ""
-    if pair(source_size) != pair(config.image_size):
-        source_height, source_width = pair(source_size)
-        resampled = (f" The position embeddings were resampled (bicubic, CLS kept) from the source's "
-                     f"{source_height}x{source_width}.")
-    headless = not isinstance(model, ViTSimpleForImageClassification)
-    head = ("No classification head: a classifier loaded from this folder starts with a new one (pass num_labels or "
-            "id2label)." if headless else f"{config.num_labels} classes, labels from the source.")
-    return f"""---
-library_name: transformers
-pipeline_tag: {'image-feature-extraction' if headless else 'image-classification'}
-tags:
-- vit-simple
-- vision-transformer
-{base_model}---
-
-# {Path(output_dir).name}
-
-vit-simple (lucidrains' einops ViT as a transformers model) with the weights of the {kind} checkpoint `{source}`,
-converted by `convert_vit_weights.py`: the same function as the source, to float32 rounding.
-
-- {height}x{width} images, {patch}x{patch} patches, width {config.hidden_size}, {config.num_hidden_layers} blocks,
-  {config.num_attention_heads} heads.{resampled}
-- {head}
-- The image processor has the source's normalisation and resampling.
-
-```python
-from transformers import AutoImageProcessor, AutoModelForImageClassification
-
-model = AutoModelForImageClassification.from_pretrained("{Path(output_dir).name}", trust_remote_code=True)
-processor = AutoImageProcessor.from_pretrained("{Path(output_dir).name}")
-```
-
-The weights keep the license of their source.
-"""
-
-
 def convert_vit_weights(source, output_dir=None, image_size=None, timm_model=None, timm_model_args=None):
     """Convert a ViT checkpoint to vit-simple and return the model; with `output_dir`, write a complete vit-simple
     folder (config, model.safetensors, the .py files, the image processor, a model card).
@@ -470,8 +433,8 @@ def convert_vit_weights(source, output_dir=None, image_size=None, timm_model=Non
         model.set_image_size(image_size)
     if output_dir is not None:
         model.save_pretrained(output_dir)
-        vit_simple.image_processor_for(model.config, **preprocessing).save_pretrained(output_dir)
-        (Path(output_dir) / "README.md").write_text(_model_card(output_dir, source, kind, source_size, model))
+        image_processor_for(model.config, **preprocessing).save_pretrained(output_dir)
+        write_converted_card(output_dir, model=model, source=source, kind=kind, source_size=source_size)
     return model
 
 
@@ -541,7 +504,7 @@ def export_to_transformers(model, output_dir=None, image_processor=None):
     vit.eval()
     if output_dir is not None:
         vit.save_pretrained(output_dir)
-        (image_processor or vit_simple.image_processor_for(config)).save_pretrained(output_dir)
+        (image_processor or image_processor_for(config)).save_pretrained(output_dir)
     return vit
 
 
@@ -565,27 +528,23 @@ def main(argv=None):
     what.add_argument("--export", metavar="VIT_SIMPLE", help="a vit-simple folder to write as a native transformers "
                       "ViTForImageClassification (patch_norm=False, pool='cls')")
     parser.add_argument("--output_dir", required=True, help="the folder to write")
-    parser.add_argument("--image_size", type=int, nargs="+", metavar="SIZE",
-                        help="convert for this image size (one int, or height width), resampling the position "
-                        "embeddings")
+    add_image_size_argument(parser, "convert")
     parser.add_argument("--timm_model", help="timm architecture of a weights file, e.g. vit_small_patch16_224")
     parser.add_argument("--timm_model_args", type=_json_object, metavar="JSON",
                         help='timm.create_model arguments of that architecture, e.g. \'{"img_size": 384}\'')
     args = parser.parse_args(argv)
     if args.export and (args.image_size or args.timm_model or args.timm_model_args):
         parser.error("--export writes the model as it is: --image_size and --timm_model* go with --source.")
-    if args.image_size and len(args.image_size) > 2:
-        parser.error(f"--image_size takes one size or height and width, got {args.image_size}.")
     try:
         if args.export:
             vit = export_to_transformers(args.export, args.output_dir)
             print(f"Wrote {args.output_dir}: transformers ViTForImageClassification ({vit.num_parameters():,} "
                   f"parameters) from {args.export}.")
             return
-        image_size = args.image_size and (args.image_size[0] if len(args.image_size) == 1 else args.image_size)
+        image_size = image_size_of(args.image_size)
         model = convert_vit_weights(args.source, args.output_dir, image_size, args.timm_model, args.timm_model_args)
     except (ValueError, FileNotFoundError, ImportError) as error:
-        sys.exit(f"error: {error}")
+        sys.exit(f"vit-simple-convert: error: {error}")
     height, width = pair(model.config.image_size)
     print(f"Wrote {args.output_dir}: vit-simple {type(model).__name__} ({model.num_parameters():,} parameters, "
           f"{height}x{width} images, {model.config.num_labels} labels) from {args.source}.")
