@@ -31,6 +31,8 @@ from vit_simple.errors import InputError
 from vit_simple.metrics import metrics_function
 from vit_simple.model_card import write_model_card
 from vit_simple.options import checkpoint_config, parse_arguments
+from vit_simple.saving import check_finite_metric, check_finite_weights, create_repo, describe_saved_model, staged, \
+    upload, write_results
 from vit_simple.trainer import AugmentationEpoch, TrainingClock, ViTSimpleTrainer, tta_accuracy
 
 logger = logging.getLogger(__name__)
@@ -98,6 +100,12 @@ def main(args=None, callbacks=()):
     model_args, data_args, training_args = options
     setup_logging(training_args)
     set_seed(training_args.seed)
+    held = describe_saved_model(training_args.output_dir) if training_args.do_train else None
+    if held and training_args.process_index == 0:
+        print(f"{training_args.output_dir} holds a model ({held}): " + (
+            "this run continues its checkpoints, and replaces the model once it is complete"
+            if training_args.resume_from_checkpoint else "a successful run replaces it; --resume_from_checkpoint true "
+            "continues its checkpoints instead"), flush=True)
 
     with training_args.main_process_first(desc="loading the data"):  # one process converts and caches
         dataset, label_names = load_data(data_args, model_args.cache_dir, training_args.seed, training_args.do_train)
@@ -133,7 +141,7 @@ def main(args=None, callbacks=()):
     results = {}
     if training_args.do_train:
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()  # model.safetensors, config.json, the .py files, preprocessor_config.json
+        check_finite_weights(trainer.model, trainer.divergence_advice())
         results["train"] = {**train_result.metrics, "train_images_per_second": clock.images_per_second(training_args),
                             "train_minutes": clock.total_seconds / 60, "num_train_epochs": training_args.num_train_epochs}
         if clock.stopped_at is not None:
@@ -145,55 +153,92 @@ def main(args=None, callbacks=()):
             prefix = "eval" if split == "validation" else split
             predictions[split] = trainer.predict(evaluation[split], metric_key_prefix=prefix)
             results[prefix] = predictions[split].metrics
+            if training_args.do_train:
+                check_finite_metric(f"{prefix} loss", results[prefix].get(f"{prefix}_loss"), trainer.divergence_advice())
             if training_args.test_time_augmentation:  # reported beside the saved model's own accuracy
                 results[prefix][f"{prefix}_tta_accuracy"] = tta_accuracy(trainer, evaluation[split],
                                                                          data_args.horizontal_flip)
     wall_seconds = time.perf_counter() - start
     results.setdefault("train", {})["wall_seconds"] = wall_seconds
     for split, metrics in results.items():
-        if split != "train" or training_args.do_train:  # an evaluation alone leaves train_results.json alone
+        if split != "train" or training_args.do_train:
             trainer.log_metrics(split, metrics)
-            trainer.save_metrics(split, metrics, combined=training_args.do_train)
 
-    report = write_reports(trainer, evaluation, predictions, predict_split, label_names, data_args)
-    if training_args.do_train:
-        trainer.save_state()
+    repo_id = None
+    if not training_args.do_train:  # an evaluation: its results and reports beside the checkpoint, no model
         if trainer.is_world_process_zero():
+            for split, metrics in results.items():
+                if split != "train":
+                    trainer.save_metrics(split, metrics, combined=False)
+            write_reports(trainer, training_args.output_dir, evaluation, predictions, predict_split, label_names,
+                          data_args)
+    elif trainer.is_world_process_zero():
+        hub_repo, hub_error = reach_hub(options.hub)  # the repo's full id goes into the model card
+        with staged(training_args.output_dir) as folder:  # in place only once complete
+            trainer.save_model(folder)  # model.safetensors, config.json, the .py files, preprocessor_config.json
+            write_results(folder, results)
+            trainer.state.save_to_json(os.path.join(folder, "trainer_state.json"))
+            report = write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args)
             dataset_name, dataset_id = describe_data(data_args)
             write_model_card(
-                training_args.output_dir, model=trainer.model, results=results, training_args=training_args,
-                dataset_name=dataset_name, dataset_id=dataset_id, base_model=model_args.model_name_or_path,
-                repo_id=trainer.hub_model_id if training_args.push_to_hub else None, reports=report,
-                chosen=options.chosen,
+                folder, model=trainer.model, results=results, training_args=training_args, dataset_name=dataset_name,
+                dataset_id=dataset_id, base_model=model_args.model_name_or_path, reports=report, chosen=options.chosen,
+                repo_id=hub_repo or (options.hub and options.hub["repo_id"]),
                 command=shlex.join(["python", "train_hf.py", *(sys.argv[1:] if args is None else args)]))
-        if training_args.push_to_hub:
-            trainer.push_to_hub(commit_message="End of training")
+        if options.hub:
+            repo_id = push(training_args.output_dir, options.hub, hub_repo, hub_error)
 
     if trainer.is_world_process_zero():
-        print(summary(results, wall_seconds, training_args, trainer))
+        print(summary(results, wall_seconds, training_args, repo_id))
     return results
 
 
-def write_reports(trainer, evaluation, predictions, predict_split, label_names, data_args):
-    """The reports (vit_simple.reports) from the first process, where the reports extra is installed."""
-    if not trainer.is_world_process_zero():
-        return None
+def reach_hub(hub):
+    """(the Hub repo's full id, None), or (None, the error) when the Hub cannot be reached; (None, None) without
+    --push_to_hub. The local save goes ahead either way."""
+    if not hub:
+        return None, None
+    try:
+        return create_repo(hub), None
+    except Exception as error:  # offline, no token, no permission: huggingface_hub raises many kinds
+        return None, error
+
+
+def push(folder, hub, repo_id, error=None):
+    """Upload the saved model folder; when the Hub cannot be reached, the model stays here and one line says how to
+    upload it later."""
+    try:
+        if error is not None:
+            raise error
+        upload(folder, repo_id, hub)
+        return repo_id
+    except Exception as failure:
+        reason = " ".join(str(failure).split())[:300]
+        raise InputError(f"the model is saved in {os.path.abspath(folder)}, but the upload to {hub['repo_id']} "
+                         f"failed ({type(failure).__name__}: {reason}). Upload it later with: hf upload "
+                         f"{repo_id or hub['repo_id']} {os.path.abspath(folder)} --exclude 'checkpoint-*' 'runs/*'") \
+            from failure
+
+
+def write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args):
+    """The reports (vit_simple.reports) in `folder`/reports, where the reports extra is installed."""
     try:
         from vit_simple.reports import write_run_reports  # matplotlib and scikit-learn: the reports extra
     except ImportError as error:
         logger.warning(f"No reports ({error}): pip install 'vit-simple[reports]' to get them.")
         return None
-    return write_run_reports(trainer, evaluation, predictions, predict_split, label_names, data_args.image_column_name)
+    return write_run_reports(trainer, folder, evaluation, predictions, predict_split, label_names,
+                             data_args.image_column_name)
 
 
-def summary(results, wall_seconds, training_args, trainer):
+def summary(results, wall_seconds, training_args, repo_id=None):
     def percent(split, name):
         value = results.get(split, {}).get(f"{split}_{name}")
         return "n/a" if value is None else f"{100 * value:.2f}%"
 
     where = os.path.abspath(training_args.output_dir)
-    if training_args.push_to_hub:
-        where += f" and https://huggingface.co/{trainer.hub_model_id}"
+    if repo_id:
+        where += f" and https://huggingface.co/{repo_id}"
     minutes, seconds = divmod(round(wall_seconds), 60)
     split = next((prefix for prefix in results if prefix not in ("train", "eval")), "eval")
     test = split if split != "eval" else "validation (test split not evaluated)"

@@ -5,8 +5,10 @@ times. Runs that must be separate processes (reload, kill and resume, DDP) are s
 `train_hf.main(args)` in this process.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -296,16 +298,82 @@ def test_finetune_to_other_labels_without_ignore_mismatched_sizes_says_how(scrat
 
 
 
-def test_corrupt_image_is_one_clear_error_without_traceback(image_folders, tmp_path):
+def test_corrupt_image_is_one_clear_error(image_folders, tmp_path):
     train_dir = make_image_folder(tmp_path / "train", per_class=2)
     (train_dir / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
-    result = run_script(sys.executable, "train_hf.py", "--train_dir", str(train_dir), "--validation_dir",
-                        str(image_folders["validation"]), "--config_overrides", f"{TINY},image_size=32",
-                        "--output_dir", str(tmp_path / "out"), "--max_steps", "2", *FAST)
-    assert result.returncode == 1
-    assert "Traceback" not in result.stderr
-    assert f"Cannot read image {train_dir / 'red' / 'broken.png'}" in result.stderr
-    assert "delete or replace that file" in result.stderr
+    with pytest.raises(InputError) as error:
+        train_hf.main(["--train_dir", str(train_dir), "--validation_dir", str(image_folders["validation"]),
+                       "--config_overrides", f"{TINY},image_size=32", "--output_dir", str(tmp_path / "out"),
+                       "--max_steps", "2", *FAST])
+    assert f"Cannot read image {train_dir / 'red' / 'broken.png'}" in str(error.value)
+    assert "delete or replace that file" in str(error.value)
+
+
+# nothing silently wrong
+
+
+def snapshot(folder):
+    """{relative path: sha256} of every file under `folder`."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_run_whose_loss_turns_nan_stops_in_one_line_and_leaves_the_earlier_model_byte_for_byte(scratch,
+                                                                                                  fashion_slice,
+                                                                                                  tmp_path):
+    """The script as a user runs it: exit status 1, one line, no traceback, nothing written or pushed."""
+    output = tmp_path / "trained"
+    shutil.copytree(scratch["dir"], output)  # a trained model, its checkpoints, reports and card
+    before = snapshot(output)
+    result = run_script(sys.executable, "train_hf.py", "--dataset_name", str(fashion_slice), "--cache_dir",
+                        str(scratch["cache_dir"]), "--config_overrides", TINY, "--max_train_samples", "64",
+                        "--num_train_epochs", "1", "--learning_rate", "1e6", "--push_to_hub", "--output_dir",
+                        str(output), *FAST)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train_hf.py: error: step ") and "the training loss is nan" in last, last
+    assert "Try a lower --learning_rate (now 1e+06)" in last and "--resume_from_checkpoint true" in last
+    assert f"{output} holds a model (Fashion-MNIST, " in result.stdout  # said at the start
+    assert snapshot(output) == before  # no upload either: offline, an upload would have failed with another line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trained"]
+
+
+def test_a_failure_while_the_final_model_is_written_leaves_the_earlier_model(scratch, fashion_slice, tmp_path,
+                                                                              monkeypatch):
+    output = tmp_path / "trained"
+    shutil.copytree(scratch["dir"], output)
+    before = snapshot(output)
+
+    def full_disk(*args, **kwargs):  # the weights, config and results are written; then the card fails
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(train_hf, "write_model_card", full_disk)
+    with pytest.raises(OSError, match="No space left on device"):
+        train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
+                       "--config_overrides", TINY, "--max_train_samples", "32", "--max_steps", "2",
+                       "--max_eval_samples", "16", "--output_dir", str(output), *FAST])
+    model_files = lambda files: {k: v for k, v in files.items() if not k.startswith("checkpoint-")}  # noqa: E731
+    after = snapshot(output)  # the earlier model whole, the new run's checkpoint beside it to resume from
+    assert model_files(after) == model_files(before) and "checkpoint-2/model.safetensors" in after
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trained"]
+
+
+def test_a_failed_upload_keeps_the_saved_model_and_says_how_to_upload_it_later(scratch, fashion_slice, tmp_path,
+                                                                                monkeypatch):
+    def offline(api, **kwargs):
+        raise ConnectionError("the Hub cannot be reached")
+
+    FakeHub(monkeypatch)
+    monkeypatch.setattr(HfApi, "upload_folder", offline)
+    output = tmp_path / "run"
+    with pytest.raises(InputError) as error:
+        train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
+                       "--config_overrides", TINY, "--max_train_samples", "32", "--max_steps", "2",
+                       "--max_eval_samples", "16", "--push_to_hub", "--output_dir", str(output), *FAST])
+    message = str(error.value)
+    assert f"the model is saved in {output}, but the upload to run failed (ConnectionError" in message
+    assert f"Upload it later with: hf upload tester/run {output}" in message and "\n" not in message
+    assert AutoModelForImageClassification.from_pretrained(output).config.num_labels == 10  # saved, complete
 
 
 def test_bad_config_overrides_are_clear_errors(fashion_slice, scratch, tmp_path):

@@ -17,6 +17,7 @@ from conftest import tiny_config
 from test_train_hf import FAST, TINY, assert_same_weights
 from vit_simple import hardware
 from vit_simple.augmentation import collate
+from vit_simple.saving import RunDiverged
 from vit_simple.trainer import TrainingClock, ViTSimpleTrainer, WeightAverage, shifted, tta_views
 
 
@@ -250,3 +251,16 @@ def test_the_estimate_says_where_a_budget_will_stop_the_run():
     line = clock.estimate(args, state)
     assert line.startswith("training at 100 images/s: about 4 minutes for 10 epochs (evaluation aside)")
     assert line.endswith("the budget of 1 minutes stops it near epoch 2.4")  # 60 of 250 steps
+
+
+def test_a_non_finite_gradient_norm_stops_training_before_the_optimizer_takes_it(tmp_path):
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config())
+    args = TrainingArguments(learning_rate=1e-3, output_dir=str(tmp_path), use_cpu=True, eval_strategy="no")
+    trainer = ViTSimpleTrainer(model=model, args=args)
+    for parameter in model.parameters():
+        parameter.grad = torch.zeros_like(parameter)
+    assert trainer._get_grad_norm(model) == 0  # finite: the step goes on
+    model.classifier.bias.grad[0] = float("inf")
+    with pytest.raises(RunDiverged, match=r"^step 1: the gradient norm is inf, so training stopped before the "
+                                          r"weights took it\. Nothing was saved over .*a lower --max_grad_norm \(now 1\)"):
+        trainer._get_grad_norm(model)

@@ -24,6 +24,7 @@ from vit_simple.data import is_fashion_mnist
 from vit_simple.errors import InputError
 from vit_simple import hardware
 from vit_simple.optimizers import newton_schulz_dtype
+from vit_simple.saving import recover
 from vit_simple.sources import is_local
 from vit_simple.trainer import checkpoint_to_resume
 
@@ -195,6 +196,7 @@ class Options:
     data: DataArguments
     training: TrainArguments
     chosen: dict
+    hub: dict | None = None  # with --push_to_hub: where the model goes once it is saved (vit_simple.saving.upload)
 
     def __iter__(self):
         return iter((self.model, self.data, self.training))
@@ -268,6 +270,12 @@ def resolve_options(values):
         train["use_cpu"] = True  # TrainingArguments allows bf16 without an accelerator only when told it is the CPU
     if not train.get("do_train", True):
         train["eval_strategy"] = IntervalStrategy.NO  # Trainer checks evaluation plans only when it trains
+    hub = None
+    if train.get("push_to_hub"):  # uploaded once, after the local save: Trainer itself never touches the Hub
+        hub = {"repo_id": train.get("hub_model_id") or Path(train["output_dir"]).absolute().name,
+               "token": train.get("hub_token"), "private": train.get("hub_private_repo"),
+               "revision": train.get("hub_revision")}
+        train["push_to_hub"] = False
     training_args = TrainArguments(**train)
     chosen["newton_schulz"] = str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")
 
@@ -283,11 +291,15 @@ def resolve_options(values):
         side = None if model_args.from_scratch else min(pair(checkpoint_config(model_args).image_size))
         data_args.augmentation = chosen["augmentation"] = recipe.auto_augmentation(model_args.from_scratch, side)
     check_combinations(model_args, data_args, training_args)
+    if training_args.do_train:
+        with training_args.main_process_first(desc="finishing an interrupted save"):
+            if training_args.process_index == 0:
+                recover(training_args.output_dir)  # a save a kill cut short may hold the checkpoints
     training_args.resume_from_checkpoint = checkpoint_to_resume(training_args)
     if training_args.resume_from_checkpoint and not Path(training_args.resume_from_checkpoint).is_dir():
         raise InputError(f"--resume_from_checkpoint {training_args.resume_from_checkpoint} is not a folder: give a "
                          f"checkpoint folder, e.g. {training_args.output_dir}/checkpoint-500.")
-    return Options(model_args, data_args, training_args, chosen)
+    return Options(model_args, data_args, training_args, chosen, hub)
 
 
 def check_values(data_args, train):

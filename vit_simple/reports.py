@@ -351,17 +351,16 @@ def escape_cell(text):
 # a training run's reports
 
 
-def write_run_reports(trainer, evaluation, predictions, predict_split, label_names, image_column):
+def write_run_reports(trainer, output_dir, evaluation, predictions, predict_split, label_names, image_column):
     """The reports of a run: those of the split last predicted (the test split, else validation) and, after
-    training, the training curves, in <output_dir>/reports (`trainer.args.output_dir`); None when nothing was
-    predicted. `evaluation`: the transformed splits; `predictions`: trainer.predict's output for each."""
+    training, the training curves, in `output_dir`/reports; None when nothing was predicted. `evaluation`: the transformed splits; `predictions`: trainer.predict's output for each."""
     split = predict_split if predict_split in predictions else next(iter(predictions), None)
     if split is None:
         return None
     examples, prediction, processor = evaluation[split], predictions[split], trainer.processing_class
     indexed = isinstance(examples, IndexedSplit)  # a stream (--streaming) cannot fetch images by index
     paths, report = write_reports(
-        trainer.args.output_dir, split, trainer.model, label_names, prediction.predictions, prediction.label_ids,
+        output_dir, split, trainer.model, label_names, prediction.predictions, prediction.label_ids,
         inputs=(lambda indices: collate(examples.__getitems__(indices))["pixel_values"]) if indexed else None,
         ids=image_ids(examples.part, image_column) if indexed else None,
         image_mean=processor.image_mean, image_std=processor.image_std,

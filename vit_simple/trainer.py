@@ -20,6 +20,7 @@ from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
 from vit_simple.errors import InputError
 from vit_simple.optimizers import BatchedMuon, MuonWithAdamW, block_matrix_names, newton_schulz_dtype
+from vit_simple.saving import RunDiverged
 
 logger = logging.getLogger(__name__)
 EMA_FILE = "ema.safetensors"  # the weight average, inside each checkpoint folder
@@ -35,6 +36,32 @@ class ViTSimpleTrainer(Trainer):
         if self.weight_average is not None:  # first, so that it completes a checkpoint before other callbacks run
             kwargs["callbacks"] = [self.weight_average, *(kwargs.get("callbacks") or [])]
         super().__init__(*args, **kwargs)
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if not torch.isfinite(loss):  # raised once the gradients are in: every process stops at the same step
+            self.non_finite = ("training loss", loss.item())
+        return loss
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        """Trainer's gradient norm before each optimizer step (a private hook of transformers 5), where a non-finite
+        loss or norm ends the run: with DDP the norm is the same on every process, so all stop together."""
+        grad_norm = super()._get_grad_norm(model, grad_norm)
+        norm = float(grad_norm) if grad_norm is not None else 0.0
+        what = getattr(self, "non_finite", None) or (None if math.isfinite(norm) else ("gradient norm", norm))
+        if what is not None:
+            raise RunDiverged(f"step {self.state.global_step + 1}: the {what[0]} is {what[1]}, so training stopped "
+                              f"before the weights took it. {self.divergence_advice()}")
+        return grad_norm
+
+    def divergence_advice(self):
+        """What to try after a run turned non-finite, in one sentence."""
+        clip = self.args.max_grad_norm
+        return (f"Nothing was saved over {self.args.output_dir}'s model; its last complete checkpoint, if any, "
+                f"stays. Try a lower --learning_rate (now {self.args.learning_rate:g}), "
+                + (f"a lower --max_grad_norm (now {clip:g})" if clip > 0 else "--max_grad_norm 1.0")
+                + (", --bf16 false" if self.args.bf16 else "")
+                + ", then --resume_from_checkpoint true to continue from that checkpoint.")
 
     def evaluate(self, *args, **kwargs):
         """During training, evaluate the weight average (with --ema_decay): the model that will be saved."""
