@@ -27,6 +27,7 @@ import vit_simple  # registers vit-simple with the Auto classes, so saved folder
 from configuration_vit_simple import pair
 from vit_simple.augmentation import ImageTransform, collate, with_transform
 from vit_simple.data import check_label_set, describe_data, first_image_size, load_data, prediction_split
+from vit_simple.demo import save_examples
 from vit_simple.errors import InputError
 from vit_simple.metrics import metrics_function
 from vit_simple.model_card import write_model_card
@@ -177,6 +178,8 @@ def main(args=None, callbacks=()):
         with staged(training_args.output_dir) as folder:  # in place only once complete
             trainer.save_model(folder)  # model.safetensors, config.json, the .py files, preprocessor_config.json
             write_results(folder, results)
+            save_examples(folder, dataset[predict_split] if predict_split in dataset else dataset["validation"],
+                          data_args.image_column_name, data_args.label_column_name, label_names)  # for its demo page
             trainer.state.save_to_json(os.path.join(folder, "trainer_state.json"))
             report = write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args)
             dataset_name, dataset_id = describe_data(data_args)
@@ -216,7 +219,7 @@ def push(folder, hub, repo_id, error=None):
         reason = " ".join(str(failure).split())[:300]
         raise InputError(f"the model is saved in {os.path.abspath(folder)}, but the upload to {hub['repo_id']} "
                          f"failed ({type(failure).__name__}: {reason}). Upload it later with: hf upload "
-                         f"{repo_id or hub['repo_id']} {os.path.abspath(folder)} --exclude 'checkpoint-*' 'runs/*'") \
+                         f"{repo_id or hub['repo_id']} {os.path.abspath(folder)} . --exclude 'checkpoint-*' --exclude 'runs/*'") \
             from failure
 
 

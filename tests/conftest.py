@@ -107,3 +107,65 @@ def image_folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("images")
     return {split: make_image_folder(root / split, per_class, seed=i * 1000)
             for i, (split, per_class) in enumerate((("train", 8), ("validation", 3), ("test", 3)))}
+
+
+# the demo page (app.py, vit_simple/demo.py): a tiny classifier of the three colours, trained a little
+
+
+def images_and_labels(folder, labels):
+    paths = sorted(folder.glob("*/*.png"))
+    return [Image.open(path) for path in paths], torch.tensor([labels.index(path.parent.name) for path in paths])
+
+
+@pytest.fixture(scope="session")
+def colour_model(tmp_path_factory, image_folders):
+    """A tiny vit-simple trained for 30 steps to tell the three colours apart (so that a clean red square is "red",
+    by a wide margin), saved as train_hf.py saves a model: weights, image processor, .py files, a model card naming
+    its data, all_results.json and examples/ of its test split. {"folder", "labels", "test_accuracy"}."""
+    from datasets import ClassLabel, Dataset, Features
+    from datasets import Image as ImageFeature
+    from huggingface_hub import EvalResult, ModelCardData
+    from transformers import AutoModelForImageClassification
+
+    import vit_simple
+    from vit_simple.demo import save_examples
+    from vit_simple.model_card import save_card
+
+    labels = list(COLORS)
+    config = tiny_config(id2label=dict(enumerate(labels)), label2id={label: i for i, label in enumerate(labels)})
+    torch.manual_seed(0)
+    model = AutoModelForImageClassification.from_config(config)
+    processor = vit_simple.image_processor_for(config)
+    images, targets = images_and_labels(image_folders["train"], labels)
+    pixel_values = processor(images, return_tensors="pt")["pixel_values"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # steps this small take 15 ms on one thread, and 10x that when a busy process stalls two
+    try:
+        for _ in range(30):
+            loss = model(pixel_values=pixel_values, labels=targets).loss
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    images, targets = images_and_labels(image_folders["test"], labels)
+    with torch.no_grad():
+        predictions = model(pixel_values=processor(images, return_tensors="pt")["pixel_values"]).logits.argmax(-1)
+    accuracy = (predictions == targets).float().mean().item()
+
+    folder = tmp_path_factory.mktemp("demo") / "colours"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    (folder / "all_results.json").write_text(f'{{"test_accuracy": {accuracy}, "eval_accuracy": 0.5}}')
+    result = EvalResult(task_type="image-classification", dataset_type="colours", dataset_name="three colours",
+                        dataset_split="test", metric_type="accuracy", metric_value=accuracy)
+    save_card(folder, ModelCardData(library_name="transformers", eval_results=[result], model_name="colours"),
+              "\n# colours\n")
+    paths = sorted(image_folders["test"].glob("*/*.png"))
+    test_split = Dataset.from_dict(
+        {"image": [str(path) for path in paths], "label": [labels.index(path.parent.name) for path in paths]},
+        features=Features({"image": ImageFeature(), "label": ClassLabel(names=labels)}))
+    save_examples(folder, test_split, "image", "label", labels, count=3)
+    return {"folder": folder, "labels": labels, "test_accuracy": accuracy}

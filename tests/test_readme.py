@@ -118,6 +118,15 @@ def test_readme_command_accepts_every_flag_the_readme_gives_it(command, capsys):
     assert used and unknown == [], f"{command} --help lists none of {unknown}"
 
 
+def test_readme_app_commands_parse_with_their_options_spelled_in_full():
+    import app
+
+    runs = script_runs("app.py")
+    assert len(runs) >= 2
+    for _, arguments in runs:
+        app.parse_arguments(arguments)  # argparse refuses an unknown or abbreviated option
+
+
 @pytest.mark.parametrize("script", BENCHMARKS)
 def test_readme_benchmark_exists_and_accepts_every_flag_the_readme_gives_it(script):
     assert (REPO / script).is_file()

@@ -92,13 +92,26 @@ KILLED_SAVE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("where, model", [("while writing", 1), ("after the exchange", 2),
-                                          ("between two renames", 1)])
-def test_a_kill_during_the_save_leaves_a_complete_model_and_recovery_keeps_the_checkpoints(tmp_path, where, model):
-    output = a_run_folder(tmp_path / "out", 1)
-    killed = subprocess.run([sys.executable, "-c", KILLED_SAVE, str(output), where], cwd=tmp_path,
-                            env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=120)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+KILLS = {"while writing": 1, "after the exchange": 2, "between two renames": 1}  # where: the model left in place
+
+
+@pytest.fixture(scope="module")
+def killed_saves(tmp_path_factory):
+    """A save into a folder holding model 1, killed at each point, the three processes side by side: {where: the
+    folder}."""
+    folders, runs = {}, {}
+    for where in KILLS:
+        folders[where] = a_run_folder(tmp_path_factory.mktemp("killed") / "out", 1)
+        runs[where] = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(folders[where]), where],
+                                       env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+    for where, run in runs.items():
+        assert run.wait(timeout=120) == -signal.SIGKILL, run.stderr.read()[-2000:]
+    return folders
+
+
+@pytest.mark.parametrize("where", KILLS)
+def test_a_kill_during_the_save_leaves_a_complete_model_and_recovery_keeps_the_checkpoints(killed_saves, where):
+    output, model = killed_saves[where], KILLS[where]
     if output.exists():  # whole, whichever it is
         files = snapshot(output)
         assert files["model.safetensors"] == hashlib.sha256(f"model.safetensors of model {model}".encode()).hexdigest()
@@ -107,7 +120,7 @@ def test_a_kill_during_the_save_leaves_a_complete_model_and_recovery_keeps_the_c
     files = snapshot(output)
     assert files["model.safetensors"] == hashlib.sha256(f"model.safetensors of model {model}".encode()).hexdigest()
     assert {"checkpoint-4/model.safetensors", "runs/events"} <= set(files) and saving.MARKER not in files
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert [p.name for p in output.parent.iterdir()] == ["out"]
 
 
 def test_non_finite_weights_and_losses_are_refused_with_what_to_do():

@@ -129,7 +129,11 @@ def test_scratch_run_reports_validation_and_test_apart(scratch):
 def test_scratch_run_saves_what_the_hub_needs(scratch):
     files = {p.name for p in scratch["dir"].iterdir()}
     assert {"model.safetensors", "config.json", "configuration_vit_simple.py", "modeling_vit_simple.py",
-            "preprocessor_config.json", "all_results.json", "README.md"} <= files
+            "preprocessor_config.json", "all_results.json", "README.md", "examples"} <= files
+    examples = sorted(p.name for p in (scratch["dir"] / "examples").iterdir())  # for its demo page: the test split's
+    assert len(examples) == 10 and len({name[3:] for name in examples}) == 10  # one of each class
+    assert {"00-ankle-boot.png", "03-shirt.png"} <= set(examples)
+    assert f"examples/{examples[0]}" in scratch["hub"].uploads[-1]["files"]
     config = json.loads((scratch["dir"] / "config.json").read_text())
     assert set(config["auto_map"]) == {"AutoConfig", "AutoModel", "AutoModelForImageClassification"}
     assert [config["id2label"][str(i)] for i in range(10)] == CLASS_NAMES

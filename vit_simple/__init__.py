@@ -24,6 +24,9 @@ Hub repo carries as remote code; this package is the library around it, one job 
     model_card      the README.md a trained or converted model carries
     convert         google/timm ViT checkpoints in, native transformers ViT out (vit-simple-convert)
     export          ONNX and torch.export files, checked against PyTorch (vit-simple-export)
+    saving          finite checks, the final model written beside the output folder and moved into place in one
+                    step, the Hub upload after the local save
+    demo            app.py's demo page (Gradio, the demo extra): labels, attention rollout, examples, a Space folder
 """
 
 from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
