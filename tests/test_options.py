@@ -36,6 +36,8 @@ def test_what_the_command_line_gives_is_kept_and_the_rest_follows_the_optimizer(
     assert "lr_scheduler_type" not in told.chosen and told.chosen["warmup_steps"] == 0
     adamw = parse(tmp_path, "--muon", "false")
     assert (adamw.training.lr_scheduler_type, adamw.training.warmup_steps) == ("cosine", 0.05)
+    assert "newton_schulz" not in adamw.chosen and "muon" not in adamw.chosen  # no Muon, and it was given
+    assert "patch_dropout" not in parse(tmp_path, "--config_overrides", "patch_dropout=0.5").chosen
     on = parse(tmp_path, "--muon", "true", "--warmup_steps=0.1")
     assert (on.training.muon, on.training.lr_scheduler_type, on.training.warmup_steps) == (True, "constant_with_warmup",
                                                                                           0.1)

@@ -277,14 +277,16 @@ def resolve_options(values):
                "revision": train.get("hub_revision")}
         train["push_to_hub"] = False
     training_args = TrainArguments(**train)
-    chosen["newton_schulz"] = str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")
+    if training_args.muon:
+        chosen["newton_schulz"] = str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")
 
     if model_args.from_scratch:
         try:
             overrides = recipe.parse_config_overrides(model_args.config_overrides)
         except ValueError as error:  # its messages name the option
             raise InputError(str(error)) from error
-        chosen["patch_dropout"] = overrides.get("patch_dropout_prob", recipe.PATCH_DROPOUT)
+        if "patch_dropout_prob" not in overrides:
+            chosen["patch_dropout"] = recipe.PATCH_DROPOUT
     if data_args.horizontal_flip is None:
         data_args.horizontal_flip = chosen["horizontal_flip"] = is_fashion_mnist(data_args)
     if data_args.augmentation == "auto" and training_args.do_train:

@@ -296,8 +296,10 @@ class TrainingClock(TrainerCallback, ExportableState):
             self.stopped_at = state.epoch
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        if self.stopped_at is not None:  # the stopping step is checkpointed already, and the run evaluates at its end
-            control.should_evaluate = control.should_save = False  # (an evaluation now would move the saved RNG)
+        # the stopping step is checkpointed already and the run evaluates at its end: an evaluation here, then a
+        # second save, would write the checkpoint again with the random state the evaluation moved
+        if self.stopped_at is not None:
+            control.should_evaluate = control.should_save = False
 
     def estimate(self, args, state):
         """'training at 1180 images/s: about 15 minutes for 20 epochs (evaluation aside); ...'"""
