@@ -395,3 +395,15 @@ def test_train_hf_fine_tunes_a_converted_checkpoint_on_other_labels(google, tmp_
     start = converted.vit.embeddings.patch_embedding.proj.weight
     moved = (tuned.vit.embeddings.patch_embedding.proj.weight - start).abs().max().item()
     assert 0 < moved < 1e-2
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules:RuntimeWarning")
+@pytest.mark.parametrize("module, option", [("vit_simple.convert", "--source"), ("vit_simple.export", "--onnx"),
+                                            ("train_hf", "--model_size")])
+def test_each_command_also_runs_as_python_dash_m(module, option, monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", [module, "--help"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_module(module, run_name="__main__")
+    assert exit_.value.code == 0 and option in capsys.readouterr().out

@@ -335,7 +335,7 @@ def test_explicit_and_fused_attention_give_the_same_gradients(monkeypatch, tiny)
 
     explicit = gradients()
     calls = count_sdpa_calls(monkeypatch)
-    monkeypatch.setattr("modeling_vit_simple.Attention.explicit_is_faster", lambda self, k: False)
+    monkeypatch.setattr("modeling_vit_simple.Attention.explicit_softmax", lambda self, output_attentions, k: False)
     fused = gradients()
     assert calls, "the fused path was not taken"
     for name in explicit:

@@ -70,8 +70,11 @@ def test_a_failure_partway_through_the_save_leaves_the_earlier_model_as_it_was(t
 
 
 KILLED_SAVE = textwrap.dedent("""
-    import os, signal, sys
+    import os, signal, sys, types
     from pathlib import Path
+    package = types.ModuleType("vit_simple")  # the package without its __init__ (transformers): only saving runs
+    package.__path__ = [sys.argv[3]]
+    sys.modules["vit_simple"] = package
     from vit_simple import saving
 
     output, where = Path(sys.argv[1]), sys.argv[2]
@@ -102,8 +105,8 @@ def killed_saves(tmp_path_factory):
     folders, runs = {}, {}
     for where in KILLS:
         folders[where] = a_run_folder(tmp_path_factory.mktemp("killed") / "out", 1)
-        runs[where] = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(folders[where]), where],
-                                       env={**os.environ, "PYTHONPATH": str(REPO)}, stderr=subprocess.PIPE, text=True)
+        runs[where] = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(folders[where]), where,
+                                        str(REPO / "vit_simple")], stderr=subprocess.PIPE, text=True)
     for where, run in runs.items():
         assert run.wait(timeout=120) == -signal.SIGKILL, run.stderr.read()[-2000:]
     return folders

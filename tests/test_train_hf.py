@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -36,16 +35,7 @@ from vit_simple.fashion_mnist import CLASS_NAMES
 from vit_simple.options import parse_arguments
 
 
-
-
-
 # data
-
-
-
-
-
-
 
 
 # a fake Hub
@@ -108,8 +98,6 @@ def test_help_lists_script_and_trainer_options(capsys):
                    "--resume_from_checkpoint", "--seed", "--use_cpu"):
         assert option in text
     assert "(default: mini)" in text and "(default: outputs/vit-simple)" in text
-
-
 
 
 def test_scratch_run_reports_validation_and_test_apart(scratch):
@@ -250,8 +238,6 @@ def test_saved_folder_loads_in_a_fresh_process_and_runs_in_pipeline(scratch, tmp
         assert np.allclose([scores[name] for name in CLASS_NAMES], expected.numpy(), atol=1e-5)
 
 
-
-
 def test_end_of_run_summary(scratch, fashion_slice, tmp_path, capsys):
     train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--output_dir",
                    str(tmp_path / "out"), "--config_overrides", TINY, "--max_steps", "1", *FAST])
@@ -294,12 +280,6 @@ def test_finetune_to_other_labels_without_ignore_mismatched_sizes_says_how(scrat
 
 
 # bad input
-
-
-
-
-
-
 
 
 def test_corrupt_image_is_one_clear_error(image_folders, tmp_path):
@@ -389,8 +369,6 @@ def test_bad_config_overrides_are_clear_errors(fashion_slice, scratch, tmp_path)
         train_hf.main([*base, "--config_overrides", "patch_size=5"])
 
 
-
-
 # streaming, resume, several processes
 
 
@@ -402,90 +380,9 @@ def test_streaming_trains_from_an_iterable_dataset(fashion_slice, scratch, tmp_p
     assert results["eval"]["eval_samples_per_second"] > 0 and "test_accuracy" in results["test"]
 
 
-KILL_AFTER_FIRST_CHECKPOINT = """
-import os, signal, sys
-from transformers import TrainerCallback
-import train_hf
-
-class KillAfterCheckpoint(TrainerCallback):
-    def on_save(self, args, state, control, **kwargs):
-        os.kill(os.getpid(), signal.SIGKILL)  # as a crash or a pre-empted machine would, right after the save
-
-train_hf.main(sys.argv[1:], callbacks=[KillAfterCheckpoint()])
-"""
-
-
-def test_resume_after_a_kill_ends_with_the_weights_of_an_uninterrupted_run(fashion_slice, scratch, tmp_path):
-    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--config_overrides",
-            f"{TINY},dropout=0.1", "--max_train_samples", "64", "--num_train_epochs", "2", "--seed", "7", *FAST]
-    train_hf.main([*args, "--output_dir", str(tmp_path / "uninterrupted")])
-
-    killed = run_script(sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, *args, "--output_dir",
-                        str(tmp_path / "resumed"))
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    assert [p.name for p in (tmp_path / "resumed").glob("checkpoint-*")] == ["checkpoint-4"]
-    assert not (tmp_path / "resumed" / "model.safetensors").exists()
-
-    train_hf.main([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint",
-                   str(tmp_path / "resumed" / "checkpoint-4")])
-    assert_same_weights(tmp_path / "uninterrupted", tmp_path / "resumed")
-
-
-
-
-@pytest.mark.parametrize("workers, extra", [(0, []), (1, ["--ema_decay", "0.9"])], ids=["no-worker", "worker-ema"])
-def test_a_kill_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_weights(fashion_slice, scratch, tmp_path,
-                                                                                workers, extra, caplog):
-    """4 steps an epoch and a checkpoint every 3: the kill comes after step 3, in the middle of the first epoch,
-    with the default augmentation (shifts and flips on Fashion-MNIST), dropout and loader workers or none."""
-    args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--config_overrides",
-            f"{TINY},dropout=0.1", "--max_train_samples", "64", "--num_train_epochs", "2", "--seed", "7",
-            "--save_strategy", "steps", "--save_steps", "3", *FAST, "--dataloader_num_workers", str(workers), *extra]
-    train_hf.main([*args, "--output_dir", str(tmp_path / "uninterrupted")])
-
-    killed = run_script(sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, *args, "--output_dir",
-                        str(tmp_path / "resumed"))
-    assert killed.returncode == -9, killed.stderr[-3000:]
-    assert [p.name for p in (tmp_path / "resumed").glob("checkpoint-*")] == ["checkpoint-3"]
-    assert json.loads((tmp_path / "resumed" / "checkpoint-3" / "trainer_state.json").read_text())["epoch"] == 0.75
-    # a later checkpoint that a kill cut short while it was being written: never loaded
-    half_written = tmp_path / "resumed" / "checkpoint-6"
-    half_written.mkdir()
-    (half_written / "model.safetensors").write_bytes(b"")
-
-    train_hf.main([*args, "--output_dir", str(tmp_path / "resumed"), "--resume_from_checkpoint", "true"])
-    assert "Skipping " in caplog.text and "checkpoint-6: incomplete" in caplog.text
-    assert "Resuming from " in caplog.text and "checkpoint-3" in caplog.text
-    assert_same_weights(tmp_path / "uninterrupted", tmp_path / "resumed")
-
-
 def test_resume_true_without_a_checkpoint_is_a_clear_error(fashion_slice, scratch, tmp_path):
     with pytest.raises(InputError, match="holds no complete checkpoint .* drop the option to start afresh"):
         train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
                        "--output_dir", str(tmp_path), "--resume_from_checkpoint", "true", *FAST])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def test_two_processes_train_one_model_with_ddp(fashion_slice, scratch, tmp_path):
-    result = run_script(
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-        "train_hf.py", "--use_cpu", "--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
-        "--config_overrides", TINY, "--max_steps", "3", "--output_dir", str(tmp_path), *FAST)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    output = result.stdout + result.stderr
-    assert "Process rank 0 of 2" in output and "Process rank 1 of 2" in output
-    assert output.count("test accuracy") == 1  # one summary, from rank 0
-    state = json.loads((tmp_path / "trainer_state.json").read_text())
-    assert state["global_step"] == 3 and state["train_batch_size"] == 16
-    assert [p.name for p in tmp_path.glob("*.safetensors")] == ["model.safetensors"]
-
-
-
-
 
 

@@ -15,8 +15,6 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-import torch
-
 from vit_simple.errors import InputError
 
 MARKER = ".vit-simple-staged"  # inside a staged folder until it is published
@@ -32,6 +30,8 @@ class RunDiverged(InputError):
 
 def check_finite_weights(model, advice):
     """Refuse a model whose weights hold NaN or infinity, naming the first such tensor."""
+    import torch
+
     for name, parameter in model.named_parameters():
         if not torch.isfinite(parameter).all():
             raise RunDiverged(f"the trained weights are not finite ({name} holds NaN or infinity): no model was "
