@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 # Tests never reach the Hub (there is no network here): fail fast instead of retrying for ~20 s per call.
@@ -26,6 +27,17 @@ FAST = ["--dataloader_num_workers", "0", "--per_device_train_batch_size", "16", 
         "--logging_steps", "1", "--report_to", "none", "--disable_tqdm", "true"]  # train_hf.py options of quick runs
 
 
+# The slowest files (training runs and subprocesses; seconds on 2 cores), started first so that the two workers end
+# together: pytest-xdist gives each worker whole files in this order. The rest follow in their usual order.
+SLOWEST_FIRST = ["test_train_hf.py", "test_resume.py", "test_wheel.py", "test_export.py", "test_app.py",
+                 "test_trainer.py", "test_bench_vit.py", "test_readme.py", "test_hub_folder.py"]  # 60 ... 14 s
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def run_script(*args, cwd=REPO, timeout=300):
     """Run a command in a fresh process, offline; its combined output."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": str(REPO)}
@@ -45,6 +57,42 @@ def tiny_config(**overrides):
     kwargs = dict(image_size=32, patch_size=8, dim=32, depth=2, heads=4, dim_head=8, mlp_dim=64, num_labels=3)
     kwargs.update(overrides)
     return ViTSimpleConfig(**kwargs)
+
+
+# Drawing the four report figures (matplotlib's layout and rendering) costs a tiny run more than its training: about
+# 5 s of a 2-core machine. In this process the figures are built, with every axis, label and image, but saved blank
+# at their size in pixels, except within `drawn_figures()`: in test_reports.py and for the runs whose tests open the
+# pictures. Runs in subprocesses (the script, the wheel, resume, DDP, the README) draw them as users get them.
+DRAWN = {"figures": False}
+
+
+@contextlib.contextmanager
+def drawn_figures():
+    drawn, DRAWN["figures"] = DRAWN["figures"], True
+    try:
+        yield
+    finally:
+        DRAWN["figures"] = drawn
+
+
+@pytest.fixture(scope="session", autouse=True)
+def figures_drawn_only_where_looked_at():
+    try:
+        from vit_simple import reports
+    except ImportError:  # no reports extra: no figures to draw
+        yield
+        return
+
+    def save(figure, path):
+        if DRAWN["figures"]:
+            return draw(figure, path)
+        width, height = figure.get_size_inches() * reports.DPI
+        Image.new("RGB", (round(width), round(height)), "white").save(path)
+        return str(path)
+
+    draw, reports.save = reports.save, save
+    yield
+    reports.save = draw
 
 
 @pytest.fixture
@@ -129,7 +177,6 @@ def colour_model(tmp_path_factory, image_folders):
     from huggingface_hub import EvalResult, ModelCardData
     from transformers import AutoModelForImageClassification
 
-    import vit_simple
     from vit_simple.demo import save_examples
     from vit_simple.model_card import save_card
 

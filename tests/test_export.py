@@ -6,7 +6,6 @@ on the predicted class means something."""
 
 import copy
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx

@@ -39,15 +39,18 @@ FRESH_PROCESS = textwrap.dedent(
     config = AutoConfig.from_pretrained(folder, trust_remote_code=True)
     classifier = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
     base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
+    resized = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True, image_size=48).eval()
     with torch.no_grad():
         logits = classifier(images).logits
         pooled = base(images).pooler_output
+        at_48 = resized(torch.nn.functional.interpolate(images, size=48)).logits
     classify = pipeline("image-classification", model=folder, trust_remote_code=True)
     print(json.dumps({
         "config": type(config).__name__, "hidden_size": config.dim,
         "classifier": type(classifier).__name__, "base": type(base).__name__,
         "modules": sorted({type(m).__module__ for m in (config, classifier, base)}),
-        "logits": logits.tolist(), "pooled": pooled.tolist(),
+        "logits": logits.tolist(), "pooled": pooled.tolist(), "resized": type(resized).__module__,
+        "image_size": resized.config.image_size, "logits_at_48": at_48.tolist(),
         "one_image": classify(Image.new("L", (20, 24), 128)),
         "path": classify(image_path, top_k=1),
         "batch": classify([Image.new("RGB", (40, 40), (255, 0, 0)), Image.new("RGBA", (16, 16))], top_k=3),
@@ -83,7 +86,7 @@ def test_save_pretrained_writes_a_complete_hub_repo(saved):
     assert processor["size"] == {"height": 32, "width": 32} and processor["do_convert_rgb"] is True
 
 
-def test_remote_code_loads_in_a_fresh_process_without_this_repo(saved, tmp_path):
+def test_remote_code_loads_in_a_fresh_process_without_this_repo_at_any_image_size(saved, tmp_path):
     folder, model, images = saved
     result = subprocess.run(
         [sys.executable, "-c", FRESH_PROCESS, str(folder), str(folder.parent / "image.png")],
@@ -100,6 +103,12 @@ def test_remote_code_loads_in_a_fresh_process_without_this_repo(saved, tmp_path)
         expected = model(images)
     assert torch.equal(torch.tensor(out["logits"]), expected.logits)
     assert torch.equal(torch.tensor(out["pooled"]), model.vit(images).pooler_output)
+    # at another image size, remote code resamples the position embeddings as this package does
+    assert out["resized"].startswith("transformers_modules.") and out["image_size"] == 48
+    at_48 = ViTSimpleForImageClassification.from_pretrained(folder, image_size=48).eval()
+    with torch.no_grad():
+        expected_48 = at_48(torch.nn.functional.interpolate(images, size=48)).logits
+    torch.testing.assert_close(torch.tensor(out["logits_at_48"]), expected_48, rtol=1e-5, atol=1e-5)
 
     assert len(out["one_image"]) == 3 and {p["label"] for p in out["one_image"]} == set(LABELS.values())
     assert len(out["path"]) == 1 and out["path"][0]["label"] in LABELS.values()

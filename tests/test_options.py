@@ -54,6 +54,12 @@ def test_fine_tuning_defaults_to_adamw_with_warm_up_cosine_and_a_crop_by_the_che
     assert parse(tmp_path, "--model_name_or_path", str(checkpoint)).data.augmentation == "pad_crop"
 
 
+def test_do_eval_false_leaves_out_the_final_evaluation_while_eval_strategy_still_evaluates_each_epoch(tmp_path):
+    run = parse(tmp_path, "--do_eval", "false")  # TrainingArguments alone would turn do_eval back on
+    assert run.training.do_eval is False and run.training.eval_strategy == "epoch"
+    assert parse(tmp_path).training.do_eval is True
+
+
 @pytest.mark.parametrize("given, meant", [("--warmup_step", "--warmup_steps"), ("--lr_scheduler_typ",
                                                                                 "--lr_scheduler_type")])
 def test_an_abbreviated_option_is_refused_with_one_line_naming_the_option(tmp_path, given, meant):

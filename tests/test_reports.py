@@ -10,11 +10,18 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import drawn_figures
 from vit_simple import reports
 from configuration_vit_simple import ViTSimpleConfig
 from modeling_vit_simple import ViTSimpleForImageClassification
 
 GRID = 4  # 16x16 images in 4x4 patches
+
+
+@pytest.fixture(scope="module", autouse=True)
+def drawn():
+    with drawn_figures():  # the figures as a person sees them, not the blank stand-ins of the other tests
+        yield
 
 
 def tiny_model(pool="cls", num_labels=3):

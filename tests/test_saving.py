@@ -3,7 +3,6 @@ or a kill at any point leaves the earlier complete model or the new complete one
 carry over; non-finite weights are refused."""
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys

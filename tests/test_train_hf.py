@@ -7,19 +7,14 @@ times. Runs that must be separate processes (reload, kill and resume, DDP) are s
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
 import sys
-import textwrap
 from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from datasets import Dataset, Features, Value
-from datasets import Image as ImageFeature
 from huggingface_hub import HfApi, ModelCard
 from huggingface_hub.hf_api import RepoUrl
 from huggingface_hub.utils import filter_repo_objects
@@ -28,7 +23,7 @@ from safetensors.torch import load_file
 from transformers import AutoImageProcessor, AutoModelForImageClassification
 
 import train_hf
-from conftest import COLORS, FAST, TINY, assert_same_weights, make_image_folder, run_script, save_image
+from conftest import COLORS, FAST, TINY, drawn_figures, make_image_folder, run_script, save_image
 from vit_simple.augmentation import ImageTransform
 from vit_simple.errors import InputError
 from vit_simple.fashion_mnist import CLASS_NAMES
@@ -80,7 +75,7 @@ def scratch(fashion_slice, tmp_path_factory):
     cache_dir = tmp_path_factory.mktemp("cache")
     args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(cache_dir), "--output_dir", str(output_dir),
             "--config_overrides", TINY, "--num_train_epochs", "2", "--push_to_hub", *FAST]
-    with pytest.MonkeyPatch.context() as monkeypatch:
+    with pytest.MonkeyPatch.context() as monkeypatch, drawn_figures():  # its tests open the pictures
         hub = FakeHub(monkeypatch)
         results = train_hf.main(args)
     return {"dir": output_dir, "results": results, "hub": hub, "cache_dir": cache_dir, "args": args}
@@ -204,28 +199,17 @@ def test_push_to_hub_uploads_the_folder_with_its_code(scratch):
     assert not any(name.startswith("checkpoint-") for name in final["files"])
 
 
-def test_saved_folder_loads_in_a_fresh_process_and_runs_in_pipeline(scratch, tmp_path):
+def test_the_saved_folder_runs_in_pipeline_with_the_preprocessing_of_evaluation(scratch, tmp_path):
+    """(Loading such a folder by remote code in a fresh process: test_hub_folder.py.)"""
+    from transformers import pipeline
+
     images = []
     for mode in ("L", "RGB", "RGBA", "P"):
         path = tmp_path / f"{mode}.png"
         save_image(path, COLORS["red"], (30, 40), mode, seed=1)
         images.append(str(path))
-    code = textwrap.dedent(f"""
-        import json, sys
-        import torch
-        from PIL import Image
-        from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
-        assert "vit_simple" not in sys.modules and "modeling_vit_simple" not in sys.modules
-        model = AutoModelForImageClassification.from_pretrained({str(scratch["dir"])!r}, trust_remote_code=True)
-        classifier = pipeline("image-classification", model={str(scratch["dir"])!r}, trust_remote_code=True)
-        paths = {images!r}
-        outputs = [classifier(Image.open(path), top_k=10) for path in paths]
-        print(json.dumps({{"class": type(model).__name__, "outputs": outputs}}))
-    """)
-    result = run_script(sys.executable, "-c", code, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    reloaded = json.loads(result.stdout.strip().splitlines()[-1])
-    assert reloaded["class"] == "ViTSimpleForImageClassification"
+    classifier = pipeline("image-classification", model=str(scratch["dir"]))
+    reloaded = {"outputs": [classifier(Image.open(path), top_k=10) for path in images]}
     # the pipeline's scores are those of the trained model on the evaluation transform: same preprocessing
     model = AutoModelForImageClassification.from_pretrained(scratch["dir"])
     transform = ImageTransform(AutoImageProcessor.from_pretrained(scratch["dir"]), model.config)
@@ -335,7 +319,7 @@ def test_a_failure_while_the_final_model_is_written_leaves_the_earlier_model(scr
     with pytest.raises(OSError, match="No space left on device"):
         train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
                        "--config_overrides", TINY, "--max_train_samples", "32", "--max_steps", "2",
-                       "--max_eval_samples", "16", "--output_dir", str(output), *FAST])
+                       "--max_eval_samples", "16", "--do_predict", "false", "--output_dir", str(output), *FAST])
     model_files = lambda files: {k: v for k, v in files.items() if not k.startswith("checkpoint-")}  # noqa: E731
     after = snapshot(output)  # the earlier model whole, the new run's checkpoint beside it to resume from
     assert model_files(after) == model_files(before) and "checkpoint-2/model.safetensors" in after
@@ -353,7 +337,8 @@ def test_a_failed_upload_keeps_the_saved_model_and_says_how_to_upload_it_later(s
     with pytest.raises(InputError) as error:
         train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
                        "--config_overrides", TINY, "--max_train_samples", "32", "--max_steps", "2",
-                       "--max_eval_samples", "16", "--push_to_hub", "--output_dir", str(output), *FAST])
+                       "--max_eval_samples", "16", "--do_predict", "false", "--push_to_hub", "--output_dir",
+                       str(output), *FAST])
     message = str(error.value)
     assert f"the model is saved in {output}, but the upload to run failed (ConnectionError" in message
     assert f"Upload it later with: hf upload tester/run {output}" in message and "\n" not in message

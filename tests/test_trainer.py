@@ -13,8 +13,7 @@ from transformers import AutoModelForImageClassification, TrainingArguments
 
 import train_hf
 import vit_simple
-from conftest import tiny_config
-from test_train_hf import FAST, TINY, assert_same_weights
+from conftest import FAST, TINY, assert_same_weights, tiny_config
 from vit_simple import hardware
 from vit_simple.augmentation import collate
 from vit_simple.saving import RunDiverged
@@ -217,13 +216,14 @@ def test_a_budget_that_ends_mid_epoch_stops_there_saves_a_model_and_says_so(fash
 
 
 def test_a_budget_stop_resumed_with_a_larger_budget_ends_as_an_uninterrupted_run(fashion_slice, tmp_path):
-    cache = tmp_path / "cache"
-    train_hf.main(small_run(fashion_slice, cache, tmp_path / "uninterrupted"))
-    stopped = train_hf.main(small_run(fashion_slice, cache, tmp_path / "resumed", "--max_train_minutes", "1e-9"))
+    cache, weights_only = tmp_path / "cache", ["--eval_strategy", "no", "--do_eval", "false", "--do_predict", "false"]
+    train_hf.main(small_run(fashion_slice, cache, tmp_path / "uninterrupted", *weights_only))
+    stopped = train_hf.main(small_run(fashion_slice, cache, tmp_path / "resumed", "--max_train_minutes", "1e-9",
+                                      *weights_only))
     assert stopped["train"]["epoch"] == 0.25
 
     resumed = train_hf.main(small_run(fashion_slice, cache, tmp_path / "resumed", "--max_train_minutes", "100",
-                                      "--resume_from_checkpoint", "true"))
+                                      "--resume_from_checkpoint", "true", *weights_only))
     assert resumed["train"]["epoch"] == 2 and "stopped_by_budget" not in resumed["train"]
     assert_same_weights(tmp_path / "uninterrupted", tmp_path / "resumed")
     state = json.loads((tmp_path / "resumed" / "checkpoint-8" / "trainer_state.json").read_text())
@@ -235,7 +235,8 @@ def test_a_budget_stop_resumed_with_a_larger_budget_ends_as_an_uninterrupted_run
 def test_the_run_says_its_minutes_once_the_rate_has_settled(fashion_slice, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(TrainingClock, "warmup_steps", 2)
     monkeypatch.setattr(TrainingClock, "estimate_steps", 3)
-    train_hf.main(small_run(fashion_slice, tmp_path / "cache", tmp_path / "out", "--do_predict", "false"))
+    train_hf.main(small_run(fashion_slice, tmp_path / "cache", tmp_path / "out", "--eval_strategy", "no", "--do_eval",
+                            "false", "--do_predict", "false"))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("training at ")]
     assert len(lines) == 1, lines
     assert "images/s: about " in lines[0] and " minutes for 2 epochs (evaluation aside); --max_train_minutes sets a " \

@@ -148,7 +148,8 @@ class TrainArguments(TrainingArguments):
     do_train: bool = field(default=True, metadata={"help": (
         "Train. --do_train false evaluates or predicts with the checkpoint of --model_name_or_path as it is, and "
         "writes no model.")})
-    do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split at the end."})
+    do_eval: bool = field(default=True, metadata={"help": (
+        "Evaluate on the validation split at the end (--eval_strategy sets the evaluations during training).")})
     do_predict: bool | None = field(default=None, metadata={"nargs": "?", "const": True, "help": (
         "Predict on --predict_split (test) once, at the end, and write the reports (predictions CSV, per-class "
         "report, confusion matrix, mistakes, attention maps) to <output_dir>/reports. Default: when the data has "
@@ -277,6 +278,9 @@ def resolve_options(values):
                "revision": train.get("hub_revision")}
         train["push_to_hub"] = False
     training_args = TrainArguments(**train)
+    # TrainingArguments turns do_eval on whenever eval_strategy evaluates during training; here it means the final
+    # evaluation, which --do_eval false leaves out whatever the evaluations during training
+    training_args.do_eval = train.get("do_eval", True)
     if training_args.muon:
         chosen["newton_schulz"] = str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")
 
