@@ -186,7 +186,7 @@ def main(args=None, callbacks=()):
             write_model_card(
                 folder, model=trainer.model, results=results, training_args=training_args, dataset_name=dataset_name,
                 dataset_id=dataset_id, base_model=model_args.model_name_or_path, reports=report, chosen=options.chosen,
-                repo_id=hub_repo or (options.hub and options.hub["repo_id"]),
+                repo_id=hub_repo or (options.hub and options.hub["repo_id"]), saved_as=training_args.output_dir,
                 command=shlex.join(["python", "train_hf.py", *(sys.argv[1:] if args is None else args)]))
         if options.hub:
             repo_id = push(training_args.output_dir, options.hub, hub_repo, hub_error)

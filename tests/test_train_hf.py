@@ -222,12 +222,15 @@ def test_the_saved_folder_runs_in_pipeline_with_the_preprocessing_of_evaluation(
         assert np.allclose([scores[name] for name in CLASS_NAMES], expected.numpy(), atol=1e-5)
 
 
-def test_end_of_run_summary(scratch, fashion_slice, tmp_path, capsys):
+def test_end_of_run_summary_and_a_card_that_names_the_folder_the_model_ends_up_in(scratch, fashion_slice, tmp_path,
+                                                                                  capsys):
     train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]), "--output_dir",
                    str(tmp_path / "out"), "--config_overrides", TINY, "--max_steps", "1", *FAST])
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert summary.startswith("test accuracy ") and "validation accuracy" in summary
     assert "wall time" in summary and "images/s" in summary and f"saved to {tmp_path / 'out'}" in summary
+    card = ModelCard.load(tmp_path / "out" / "README.md")  # written where the model was staged, then moved
+    assert card.data.model_name == "out" and f'model="{tmp_path / "out"}"' in card.text and "staging" not in card.text
 
 
 # fine-tuning

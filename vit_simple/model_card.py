@@ -19,17 +19,19 @@ def save_card(folder, metadata, body):
 
 
 def write_model_card(output_dir, *, model, results, training_args, dataset_name, dataset_id, base_model, repo_id,
-                     command, chosen=None, reports=None):
+                     command, chosen=None, reports=None, saved_as=None):
     """Write `output_dir`/README.md for a trained model.
 
     results: {"train": {...}, "eval": {"eval_accuracy": ...}, "test": {"test_accuracy": ...}} as train_hf.py saves
     them; dataset_id: the data set's Hub id (None for local data); base_model: the checkpoint fine-tuned (None from
     scratch); repo_id: the Hub repo pushed to (None: the usage snippet loads the local folder); chosen: the options
     the recipe decided for the run (`vit_simple.options.Options.chosen`); reports: what
-    `vit_simple.reports.write_run_reports` returned (figures and per-class numbers, embedded below the results).
+    `vit_simple.reports.write_run_reports` returned (figures and per-class numbers, embedded below the results);
+    saved_as: the folder the model is moved to once complete, when `output_dir` is where it is staged.
     """
     config = model.config
-    model_name = Path(repo_id or output_dir).name
+    saved_as = saved_as or output_dir  # the folder the model ends up in: output_dir may be where it is staged
+    model_name = Path(repo_id or saved_as).name
     test_split = "test" if "test" in results else "eval"
     eval_results = [
         EvalResult(task_type="image-classification", dataset_type=dataset_id or dataset_name, dataset_name=dataset_name,
@@ -85,7 +87,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "training time": f"{train.get('wall_seconds', 0) / 60:.1f} min wall time, "
                          f"{train.get('train_images_per_second', 0):.0f} training images/s",
     }
-    where = repo_id or output_dir
+    where = repo_id or saved_as
     tta_accuracy = results.get("test", {}).get("test_tta_accuracy")
     tta = "" if tta_accuracy is None else (
         "\nWith test-time augmentation (the probabilities averaged over 1-pixel shifts and flips of each image) the test "
