@@ -1,6 +1,7 @@
 """The wheel is the library: built from pyproject.toml and installed away from the repository and from its editable
 install, it trains a tiny model, exports and evaluates it, and converts, through its console scripts."""
 
+import json
 import os
 import subprocess
 import sys
@@ -57,9 +58,11 @@ def test_the_installed_commands_train_export_evaluate_and_convert(installed, fas
     trained = finished(command(installed, "vit-simple-train", "--dataset_name", str(fashion_slice),
                                "--config_overrides", TINY, "--max_steps", "2", "--per_device_train_batch_size", "16",
                                "--dataloader_num_workers", "0", "--report_to", "none", "--disable_tqdm", "true",
-                               "--do_predict", "false", "--test_time_augmentation", "false", "--output_dir", "tiny",
-                               "--cache_dir", "cache"))
-    assert "validation accuracy" in trained and (installed["work"] / "tiny" / "model.safetensors").is_file()
+                               "--do_eval", "false", "--do_predict", "false", "--output_dir", "tiny", "--cache_dir",
+                               "cache"))
+    assert "saved to tiny" in trained and (installed["work"] / "tiny" / "model.safetensors").is_file()
+    state = json.loads((installed["work"] / "tiny" / "trainer_state.json").read_text())
+    assert any("eval_accuracy" in log for log in state["log_history"])  # evaluated at the end: the metric modules
     assert "--export" in finished(convert)
     exported = finished(command(installed, "vit-simple-export", "tiny", "--onnx", "--evaluate", str(fashion_slice),
                                 "--max_eval_samples", "32"))
