@@ -60,8 +60,9 @@ def test_the_installed_commands_train_export_evaluate_and_convert(installed, fas
                                "--dataloader_num_workers", "0", "--report_to", "none", "--disable_tqdm", "true",
                                "--do_eval", "false", "--do_predict", "false", "--output_dir", "tiny", "--cache_dir",
                                "cache"))
-    assert "saved to tiny" in trained and (installed["work"] / "tiny" / "model.safetensors").is_file()
-    state = json.loads((installed["work"] / "tiny" / "trainer_state.json").read_text())
+    tiny = installed["work"] / "tiny"
+    assert f"saved to {tiny}" in trained and (tiny / "model.safetensors").is_file()
+    state = json.loads((tiny / "trainer_state.json").read_text())
     assert any("eval_accuracy" in log for log in state["log_history"])  # evaluated at the end: the metric modules
     assert "--export" in finished(convert)
     exported = finished(command(installed, "vit-simple-export", "tiny", "--onnx", "--evaluate", str(fashion_slice),
