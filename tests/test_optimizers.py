@@ -35,7 +35,8 @@ def run(optimizer_cls, params, steps, skip=(), **kwargs):
 ])
 def test_steps_as_torch_muon_does(kwargs):
     ours, theirs = make_params(), make_params()
-    batched = run(BatchedMuon, ours, 4, skip={3}, **kwargs)  # a matrix without a gradient is left alone, as torch does
+    # a matrix without a gradient (3) is left alone, as torch does
+    batched = run(BatchedMuon, ours, 4, skip={3}, ns_dtype=torch.bfloat16, **kwargs)
     reference = run(torch.optim.Muon, theirs, 4, skip={3}, **kwargs)
     for mine, expected in zip(ours, theirs):
         torch.testing.assert_close(mine, expected, rtol=0, atol=1e-6)
@@ -57,7 +58,7 @@ def test_checkpoints_move_between_torch_muon_and_batched_muon():
     resumed = make_params()
     first = run(torch.optim.Muon, resumed, 3, **kwargs)
     state = copy.deepcopy(first.state_dict())
-    second = BatchedMuon(resumed, **kwargs)
+    second = BatchedMuon(resumed, ns_dtype=torch.bfloat16, **kwargs)
     second.load_state_dict(state)
     generator = torch.Generator().manual_seed(1)
     for _ in range(3):  # the same gradients the straight run saw, from where the first part stopped
@@ -77,7 +78,7 @@ def test_float32_newton_schulz_agrees_with_bfloat16_to_bfloat16_precision():
     start = make_params()
     in_float32, in_bfloat16 = make_params(), make_params()
     assert run(BatchedMuon, in_float32, 1, ns_dtype=torch.float32, **kwargs).ns_dtype == torch.float32
-    run(BatchedMuon, in_bfloat16, 1, **kwargs)
+    run(BatchedMuon, in_bfloat16, 1, ns_dtype=torch.bfloat16, **kwargs)
     for f32, bf16, before in zip(in_float32, in_bfloat16, start):
         step32, step16 = f32 - before, bf16 - before
         assert not torch.equal(step32, step16)  # computed apart
@@ -89,7 +90,7 @@ def test_newton_schulz_computes_in_the_dtype_asked():
     matrices = torch.randn(3, 8, 24)
     coefficients = (3.4445, -4.7750, 2.0315)
     assert newton_schulz(matrices, coefficients, 5, 1e-7, torch.float32).dtype == torch.float32
-    assert newton_schulz(matrices, coefficients, 5, 1e-7).dtype == torch.bfloat16  # torch's Muon's choice
+    assert newton_schulz(matrices, coefficients, 5, 1e-7, torch.bfloat16).dtype == torch.bfloat16  # torch's Muon's
 
 
 @pytest.mark.parametrize("native, bf16, expected", [
@@ -101,3 +102,9 @@ def test_newton_schulz_computes_in_the_dtype_asked():
 def test_newton_schulz_runs_in_bfloat16_only_where_it_is_native(monkeypatch, native, bf16, expected):
     monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
     assert newton_schulz_dtype(bf16) == expected
+
+
+@pytest.mark.parametrize("native, expected", [(False, torch.float32), (True, torch.bfloat16)])
+def test_by_default_newton_schulz_runs_in_bfloat16_only_where_it_is_native(monkeypatch, native, expected):
+    monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
+    assert BatchedMuon(make_params(), lr=1e-2).ns_dtype == expected

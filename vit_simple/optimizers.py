@@ -17,16 +17,17 @@ def block_matrix_names(model):
 
 class BatchedMuon(torch.optim.Muon):
     """`torch.optim.Muon` with the Newton-Schulz iterations run once per shape on a stack of matrices instead of
-    once per matrix. With `ns_dtype=torch.bfloat16` (the default, torch's choice) it is the same arithmetic in the
-    same order, and so the same updates, bit for bit, with a few large products in place of many small ones; a
-    ViT's blocks hold a handful of shapes, each repeated once per block, so on a CPU, where a small product costs
-    mostly its call, the optimizer step costs a fraction. `ns_dtype=torch.float32` runs the iterations in float32,
-    for machines where bfloat16 products are emulated (the training side picks it with `newton_schulz_dtype`). The
-    state (`momentum_buffer` per matrix) is torch's, so checkpoints move between the two and between dtypes."""
+    once per matrix. With `ns_dtype=torch.bfloat16` (torch's choice) it is the same arithmetic in the same order,
+    and so the same updates, bit for bit, with a few large products in place of many small ones; a ViT's blocks hold
+    a handful of shapes, each repeated once per block, so on a CPU, where a small product costs mostly its call, the
+    optimizer step costs a fraction. `ns_dtype=torch.float32` runs the iterations in float32, for machines where
+    bfloat16 products are emulated. The default (None) is bfloat16 where it is native and float32 elsewhere; a run
+    picks with `newton_schulz_dtype`, float32 too under --bf16 false. The state (`momentum_buffer` per matrix) is
+    torch's, so checkpoints move between the two and between dtypes."""
 
-    def __init__(self, params, *args, ns_dtype=torch.bfloat16, **kwargs):
+    def __init__(self, params, *args, ns_dtype=None, **kwargs):
         super().__init__(params, *args, **kwargs)
-        self.ns_dtype = ns_dtype
+        self.ns_dtype = newton_schulz_dtype(bf16=True) if ns_dtype is None else ns_dtype
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -60,7 +61,7 @@ def closure_loss(closure):
         return closure()
 
 
-def newton_schulz(matrices, coefficients, steps, eps, dtype=torch.bfloat16):
+def newton_schulz(matrices, coefficients, steps, eps, dtype):
     """torch's `_zeropower_via_newtonschulz` on a stack of matrices (batch, rows, columns), each normalised by its
     own Frobenius norm, computed in `dtype` (torch's is bfloat16)."""
     a, b, c = coefficients
