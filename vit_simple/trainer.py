@@ -32,6 +32,7 @@ class ViTSimpleTrainer(Trainer):
 
     def __init__(self, *args, muon_learning_rate=None, ema_decay=None, **kwargs):
         self.muon_learning_rate = muon_learning_rate
+        self.non_finite = None  # (what, value) once a training loss is NaN or infinite: the run stops at that step
         self.weight_average = WeightAverage(ema_decay) if ema_decay else None
         if self.weight_average is not None:  # first, so that it completes a checkpoint before other callbacks run
             kwargs["callbacks"] = [self.weight_average, *(kwargs.get("callbacks") or [])]
@@ -48,7 +49,7 @@ class ViTSimpleTrainer(Trainer):
         loss or norm ends the run: with DDP the norm is the same on every process, so all stop together."""
         grad_norm = super()._get_grad_norm(model, grad_norm)
         norm = float(grad_norm) if grad_norm is not None else 0.0
-        what = getattr(self, "non_finite", None) or (None if math.isfinite(norm) else ("gradient norm", norm))
+        what = self.non_finite or (None if math.isfinite(norm) else ("gradient norm", norm))
         if what is not None:
             raise RunDiverged(f"step {self.state.global_step + 1}: the {what[0]} is {what[1]}, so training stopped "
                               f"before the weights took it. {self.divergence_advice()}")
