@@ -7,7 +7,9 @@ import importlib
 import importlib.metadata
 import json
 import shutil
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,28 @@ def test_no_image_a_file_that_is_not_an_image_and_a_huge_image_are_input_errors(
         demo.classify(classifier, str(tmp_path / "notes.txt"))
     with pytest.raises(InputError, match="huge.png is 10000x10000 pixels .100 megapixels., more than the 50"):
         demo.classify(classifier, str(tmp_path / "huge.png"))
+
+
+def test_an_image_over_pillows_decompression_bomb_limit_gets_its_size_too(tmp_path):
+    """Pillow refuses to open an image of over twice Image.MAX_IMAGE_PIXELS (358 megapixels) at all: the page reads
+    its size from the header, with the limit lifted for that alone, and decodes nothing."""
+    path, limit = tmp_path / "bomb.png", Image.MAX_IMAGE_PIXELS
+    path.write_bytes(blank_png(20_000, 20_000))  # 1 bit a pixel, all zero: 50 MB of rows that zlib makes 50 kB
+    with pytest.raises(InputError, match="bomb.png is 20000x20000 pixels .400 megapixels., more than the 50"):
+        demo.open_image(str(path))
+    assert Image.MAX_IMAGE_PIXELS == limit  # put back
+
+
+def blank_png(width, height):
+    """A valid black PNG, 1 bit a pixel, written without PIL (which would hold a byte a pixel in memory)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(9), bytes(1 + (width + 7) // 8)  # filter type 0, then the packed pixels
+    idat = b"".join(compressor.compress(row * 1000) for _ in range(height // 1000))
+    idat += compressor.compress(row * (height % 1000)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # bit depth 1, grayscale, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 # the line about the model

@@ -24,7 +24,7 @@ def installed(tmp_path_factory):
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--quiet",
                               "--target", str(root / "site"), str(wheel)], capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr[-3000:]
-    return {"wheel": wheel, "site": root / "site", "work": root}
+    return {"wheel": wheel, "site": root / "site", "work": root, "build_log": build.stderr}
 
 
 def command(installed, name, *arguments):
@@ -49,6 +49,8 @@ def test_the_wheel_ships_every_module_the_library_imports_and_its_metric_modules
     assert modules <= names, sorted(modules - names)
     assert {"configuration_vit_simple.py", "modeling_vit_simple.py", "train_hf.py", "app.py"} - names == {"app.py"}
     assert {f"vit_simple/metric_modules/{name}/{name}.py" for name in ("accuracy", "f1", "top_k_accuracy")} <= names
+    # setuptools warns "Package would be ignored" of a folder of .py files that pyproject.toml leaves undeclared
+    assert "would be ignored" not in installed["build_log"], installed["build_log"][-3000:]
     assert {"vit-simple-train", "vit-simple-export", "vit-simple-convert"} <= {p.name for p in
                                                                                 (installed["site"] / "bin").iterdir()}
 

@@ -11,7 +11,6 @@ import PIL.Image
 from datasets import ClassLabel, Image, IterableDatasetDict, load_dataset
 from datasets.exceptions import DatasetNotFoundError
 from huggingface_hub.errors import OfflineModeIsEnabled
-from transformers.image_transforms import convert_to_rgb
 
 from vit_simple import fashion_mnist
 from vit_simple.errors import InputError
@@ -232,8 +231,18 @@ def decode_image(value, mode):
         raise InputError(f"Cannot read image {where} ({type(error).__name__}: {error}): delete or replace that file "
                          "(or drop its row) and run again.") from error
     if mode == "RGB":
-        return PIL.Image.fromarray(convert_to_rgb(image, return_numpy=True))
+        return to_rgb(image)
     return image if mode is None else image.convert(mode)
+
+
+def to_rgb(image):
+    """`image` in RGB, any transparency composited on white: the pixels of transformers' (>= 5.21)
+    `convert_to_rgb(image, return_numpy=True)`, which this reproduces so that any transformers 5 gives them (older
+    ones drop the alpha channel, so that transparent pixels keep whatever colour they hide)."""
+    if "A" in image.getbands() or image.info.get("transparency") is not None:
+        image = image.convert("RGBA")
+        return PIL.Image.alpha_composite(PIL.Image.new("RGBA", image.size, (255, 255, 255, 255)), image).convert("RGB")
+    return image.convert("RGB")
 
 
 def prediction_split(dataset, data_args, training_args):

@@ -14,6 +14,7 @@ import itertools
 import re
 import shutil
 import sys
+import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 from transformers import AutoImageProcessor
-from transformers.image_transforms import convert_to_rgb
 
+from vit_simple.data import to_rgb
 from vit_simple.errors import InputError
 from vit_simple.processing import image_processor_for
 from vit_simple.sources import is_local
@@ -38,6 +39,7 @@ CSS = "#image img {width: 100%; height: 100%; object-fit: contain; image-renderi
 COLORMAP = "inferno"  # dark where the prediction draws little, bright yellow where it draws most
 EXAMPLE_COUNT = 10  # one per class of Fashion-MNIST: two rows of five under the input
 STREAMED_ROWS = 1000  # of a streamed split, the rows save_examples chooses from
+PILLOW_LIMIT = threading.Lock()  # held while header_size lifts Pillow's global decompression-bomb limit
 EXAMPLES = "examples"  # the folder of example images beside the model's weights
 MODEL_FILES = ["README.md", "all_results.json", f"{EXAMPLES}/*"]  # what the page reads of a Hub repo besides the model
 PNG_MODES = {"1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA"}
@@ -114,9 +116,14 @@ def open_image(path):
         with warnings.catch_warnings():  # Pillow warns of decompression bombs; the size check below refuses them
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
-    except Exception as error:  # Pillow raises UnidentifiedImageError, DecompressionBombError and others
+            size = image.size
+    except Image.DecompressionBombError as error:  # over twice Pillow's limit: refused before its size is known
+        size = header_size(path)
+        if size is None or size[0] * size[1] <= MAX_PIXELS:
+            raise InputError(not_an_image(name, error)) from error
+    except Exception as error:  # Pillow raises UnidentifiedImageError and others
         raise InputError(not_an_image(name, error)) from error
-    width, height = image.size
+    width, height = size
     if width * height > MAX_PIXELS:
         raise InputError(f"{name} is {width}x{height} pixels ({width * height / 1e6:.0f} megapixels), more than the "
                          f"{MAX_PIXELS / 1e6:.0f} this page decodes: scale it down first.")
@@ -127,6 +134,21 @@ def open_image(path):
         raise InputError(not_an_image(name, error)) from error
 
 
+def header_size(path):
+    """(width, height) of an image file as its header gives it, read with Pillow's decompression-bomb limit lifted
+    (the pixels are not decoded), or None where even that fails. The limit is Pillow's global: it is lifted under a
+    lock, for the header alone, and put back."""
+    with PILLOW_LIMIT:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as image:
+                return image.size
+        except Exception:
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
 def not_an_image(name, error):
     return (f"{name} is not an image this page can read ({type(error).__name__}): upload a PNG, JPEG, WebP, GIF, "
             "BMP or TIFF file.")
@@ -135,7 +157,7 @@ def not_an_image(name, error):
 def model_image(image, channels):
     """`image` as the model takes it: transparency composited on white, as in training (vit_simple.data), then RGB,
     or grayscale for a 1-channel model. Every PIL mode converts (L, LA, P, RGBA, CMYK, I;16, ...)."""
-    rgb = Image.fromarray(convert_to_rgb(image, return_numpy=True))
+    rgb = to_rgb(image)
     return rgb.convert("L") if channels == 1 else rgb
 
 
