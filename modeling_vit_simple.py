@@ -5,7 +5,9 @@ The blocks read as in vit-pytorch; the edges behave as in transformers' ViT (Mod
 """
 
 import copy
+import json
 import math
+import os
 
 import torch
 import torch.nn.functional as F
@@ -282,7 +284,42 @@ class ViTSimplePreTrainedModel(PreTrainedModel):
         """transformers' `from_pretrained`, which also loads a checkpoint at another image size: an `image_size=`
         keyword (or a `config`) whose size differs from the checkpoint's builds the model at the checkpoint's size,
         loads every weight, then resamples the position embeddings (`set_image_size`) instead of failing on their
-        shape. Through the Auto classes the keyword arrives inside `config`."""
+        shape. Through the Auto classes the keyword arrives inside `config`.
+
+        A local path that holds no vit-simple fails in one line naming it (another model type is refused instead of
+        loading as random weights); the vit_simple package's command lines check a folder whole before this."""
+        path = pretrained_model_name_or_path
+        local = path is not None and os.path.exists(path)
+        if local:
+            cls._refuse_other_model(path)
+        try:
+            return cls._from_pretrained_at_size(path, *model_args, **kwargs)
+        except Exception as error:  # OSError, ValueError, RuntimeError, safetensors' SafetensorError
+            if not local:
+                raise
+            lines = str(error).strip().splitlines() or [type(error).__name__]
+            reason = lines[0].rstrip(".")
+            if "ignore_mismatched_sizes" in reason:  # transformers printed the shapes in its load report above
+                reason = ("its weights' shapes differ from those its config.json describes (the report above lists "
+                          "them); pass ignore_mismatched_sizes=True only to replace a classification head")
+            kind = type(error) if type(error) in (OSError, ValueError, RuntimeError, TypeError) else OSError
+            raise kind(f"{path}: cannot load a vit-simple from it: {reason}.") from error
+
+    @classmethod
+    def _refuse_other_model(cls, path):
+        if os.path.isfile(path):
+            raise OSError(f"{path} is a file, not a model folder: give the folder save_pretrained wrote.")
+        try:
+            with open(os.path.join(path, "config.json"), encoding="utf-8") as file:
+                model_type = json.load(file).get("model_type")
+        except (OSError, ValueError, AttributeError):  # no config or a damaged one: transformers says which
+            return
+        if model_type != cls.config_class.model_type:
+            raise ValueError(f"{path} holds a {model_type!r} model, not a vit-simple: load it with its own class (e.g. "
+                             "AutoModelForImageClassification), or convert a ViT with vit-simple-convert.")
+
+    @classmethod
+    def _from_pretrained_at_size(cls, pretrained_model_name_or_path, *model_args, **kwargs):
         config = kwargs.get("config")
         wanted = config.image_size if isinstance(config, PretrainedConfig) else kwargs.get("image_size")
         saved = None

@@ -26,6 +26,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassi
 import vit_simple  # registers vit-simple with the Auto classes, so saved folders load without remote code
 from configuration_vit_simple import pair
 from vit_simple.augmentation import ImageTransform, collate, with_transform
+from vit_simple.checkpoints import loading
 from vit_simple.data import check_label_set, describe_data, first_image_size, load_data, prediction_split
 from vit_simple.demo import save_examples
 from vit_simple.errors import InputError
@@ -57,10 +58,11 @@ def build_model(model_args, label_names, data_image_size, patch_dropout=None):
 
     name, hub = model_args.model_name_or_path, model_args.hub_kwargs()
     check_label_set(checkpoint_config(model_args), label_names, model_args)
-    config = AutoConfig.from_pretrained(name, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-                                        label2id={label: i for i, label in enumerate(label_names)}, **hub)
-    model = AutoModelForImageClassification.from_pretrained(
-        name, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, **hub)
+    with loading(f"--model_name_or_path {name}"):
+        config = AutoConfig.from_pretrained(name, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+                                            label2id={label: i for i, label in enumerate(label_names)}, **hub)
+        model = AutoModelForImageClassification.from_pretrained(
+            name, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, **hub)
     try:
         processor = AutoImageProcessor.from_pretrained(name, **hub)
     except OSError:  # a checkpoint saved without preprocessor_config.json

@@ -218,3 +218,59 @@ def colour_model(tmp_path_factory, image_folders):
         features=Features({"image": ImageFeature(), "label": ClassLabel(names=labels)}))
     save_examples(folder, test_split, "image", "label", labels, count=3)
     return {"folder": folder, "labels": labels, "test_accuracy": accuracy}
+
+
+# Checkpoint folders a user may give by mistake: every entry point must refuse each in one line (vit_simple.checkpoints).
+HOSTILE = ("other_model_type", "config_not_json", "field_of_wrong_type", "config_but_no_weights",
+           "weights_of_other_shapes", "truncated_weights", "empty_folder", "path_is_a_file")
+
+
+def make_hostile_folders(root, model="vit_simple"):
+    """{case: path} for each HOSTILE case, made from a tiny vit-simple (or, model="vit", a transformers ViT, what
+    vit-simple-convert --source takes) saved by save_pretrained (under root/good)."""
+    import json
+
+    import transformers
+
+    def save(folder, **overrides):
+        if model == "vit":
+            config = transformers.ViTConfig(image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2,
+                                            num_attention_heads=4, intermediate_size=64, num_labels=3)
+            config.update(overrides)
+        else:
+            config = tiny_config(**overrides)
+        transformers.AutoModelForImageClassification.from_config(config).save_pretrained(folder)
+
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    good = root / "good"
+    save(good)
+    config = json.loads((good / "config.json").read_text())
+    folders = {}
+
+    def copy(case, config=config, weights=True):
+        folder = folders[case] = root / case
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps(config) if isinstance(config, dict) else config)
+        if weights:
+            (folder / "model.safetensors").write_bytes((good / "model.safetensors").read_bytes())
+        return folder
+
+    bert = transformers.BertConfig(vocab_size=64, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=64)
+    transformers.BertModel(bert).save_pretrained(root / "other_model_type")
+    folders["other_model_type"] = root / "other_model_type"
+    copy("config_not_json", (good / "config.json").read_text()[:-40])  # cut short, as by a full disk
+    copy("field_of_wrong_type", {**config, ("hidden_size" if model == "vit" else "dim"): "wide"})
+    copy("config_but_no_weights", weights=False)
+    save(root / "other_shapes", **({"intermediate_size": 128} if model == "vit" else {"mlp_dim": 128}))
+    copy("weights_of_other_shapes", weights=False)
+    (folders["weights_of_other_shapes"] / "model.safetensors").write_bytes(
+        (root / "other_shapes" / "model.safetensors").read_bytes())
+    data = (good / "model.safetensors").read_bytes()
+    (copy("truncated_weights", weights=False) / "model.safetensors").write_bytes(data[: len(data) * 2 // 3])
+    folders["empty_folder"] = root / "empty_folder"
+    folders["empty_folder"].mkdir()
+    folders["path_is_a_file"] = good / "config.json"  # a file of the folder given for the folder
+    assert sorted(folders) == sorted(HOSTILE)
+    return folders

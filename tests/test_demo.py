@@ -220,8 +220,8 @@ def test_bad_input_is_refused_in_one_line_that_says_what_to_change(colour_model,
     (tmp_path / "taken" / "notes.txt").write_text("mine")
     folder = str(colour_model["folder"])
     cases = {
-        str(tmp_path / "missing"): "missing: no such folder; give the folder train_hf.py wrote, or a Hub id",
-        str(no_weights): "holds no model weights (model.safetensors or pytorch_model.bin)",
+        str(tmp_path / "missing"): "missing is no local folder: give a folder saved by train_hf.py or save_pretrained",
+        str(no_weights): "has a config.json but no weights (model.safetensors or pytorch_model.bin)",
         f"{folder} --write_space {tmp_path / 'space'}": "is a folder, and a Space loads its model from the Hub: "
                                                         "add --hub_model_id OWNER/NAME",
         f"{folder} --write_space {tmp_path / 'taken'} --hub_model_id a/b": "is not empty and holds no Space "

@@ -202,7 +202,7 @@ def bad_runs(trained, tmp_path_factory):
     return messages
 
 @pytest.mark.parametrize("case, message", [
-    ("no weights", "holds no model weights (model.safetensors or pytorch_model.bin): give the folder"),
+    ("no weights", "has a config.json but no weights (model.safetensors or pytorch_model.bin): the save did not"),
     ("image size", "image_size 30x30 is not divisible by patch_size 8x8: choose an image size"),
     ("opset", "--opset 99 is not one torch's ONNX exporter writes: choose 18 to 23"),
     ("export fails", "torch.export could not trace the model (GuardOnDataDependentSymNode"),

@@ -8,6 +8,7 @@ import torch
 
 import train_hf
 from conftest import tiny_config
+from modeling_vit_simple import ViTSimpleForImageClassification
 from vit_simple import hardware
 from vit_simple.errors import InputError
 from vit_simple.options import parse_arguments
@@ -45,12 +46,12 @@ def test_what_the_command_line_gives_is_kept_and_the_rest_follows_the_optimizer(
 
 def test_fine_tuning_defaults_to_adamw_with_warm_up_cosine_and_a_crop_by_the_checkpoints_image_size(tmp_path):
     checkpoint = tmp_path / "checkpoint"
-    tiny_config(image_size=96, patch_size=16).save_pretrained(checkpoint)
+    ViTSimpleForImageClassification(tiny_config(image_size=96, patch_size=16)).save_pretrained(checkpoint)
     run = parse(tmp_path, "--model_name_or_path", str(checkpoint), "--train_dir", str(tmp_path))
     assert run.training.muon is False and (run.training.lr_scheduler_type, run.training.warmup_steps) == ("cosine",
                                                                                                          0.05)
     assert (run.data.augmentation, run.data.horizontal_flip) == ("resized_crop", False)  # not known to be mirror-safe
-    tiny_config(image_size=32, patch_size=8).save_pretrained(checkpoint)
+    ViTSimpleForImageClassification(tiny_config(image_size=32, patch_size=8)).save_pretrained(checkpoint)
     assert parse(tmp_path, "--model_name_or_path", str(checkpoint)).data.augmentation == "pad_crop"
 
 

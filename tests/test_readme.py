@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 import vit_simple
+from conftest import tiny_config
 from vit_simple import export
 from vit_simple.options import parse_arguments
 from vit_simple.trainer import CHECKPOINT_FILES, EMA_FILE
@@ -99,7 +100,7 @@ def test_readme_commands_are_the_packages_console_scripts():
 @pytest.mark.parametrize("command, arguments", TRAIN_RUNS, ids=[text[-60:] for text, _ in TRAIN_RUNS])
 def test_readme_train_hf_command_parses_with_its_options_spelled_in_full(command, arguments, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # where the fine-tuning commands find a checkpoint to read the image size of
-    vit_simple.ViTSimpleConfig(image_size=32, patch_size=8).save_pretrained("outputs/vit-simple")
+    vit_simple.ViTSimpleForImageClassification(tiny_config()).save_pretrained("outputs/vit-simple")  # 32x32 images
     checkpoint = tmp_path / "out" / "checkpoint-1"  # and --resume_from_checkpoint true a complete checkpoint
     checkpoint.mkdir(parents=True)
     for name in (*CHECKPOINT_FILES, EMA_FILE):

@@ -34,6 +34,8 @@ from transformers import AutoConfig, AutoImageProcessor, ViTConfig, ViTForImageC
 
 from configuration_vit_simple import ViTSimpleConfig, pair
 from modeling_vit_simple import ViTSimpleForImageClassification, ViTSimpleModel
+from vit_simple.checkpoints import (CheckpointError, check_checkpoint, loading, read_config, weight_files,
+                                    weight_shapes)
 from vit_simple.model_card import write_converted_card
 from vit_simple.processing import add_image_size_argument, image_processor_for, image_size_of
 from vit_simple.sources import is_local
@@ -204,7 +206,9 @@ def _load_converted(model, tensors, recipe, ignored=(), hint="", file_names=None
                          f"expected {tuple(expected[name])}")
         state[name.removeprefix(prefix)] = tensor.contiguous()
     if wrong:
-        raise ValueError(f"The source checkpoint's shapes do not fit its configuration: {'; '.join(wrong)}. {hint}")
+        more = f"; and {len(wrong) - 2} more" if len(wrong) > 2 else ""
+        raise ValueError(f"The source checkpoint's shapes do not fit its configuration: {'; '.join(wrong[:2])}{more}. "
+                         f"{hint}")
     model.load_state_dict(state, strict=True, assign=True)
     return model.eval()
 
@@ -268,7 +272,8 @@ def _from_transformers(path):
     )
     model = _build(config, headless="classifier.weight" not in tensors)
     _load_converted(model, tensors, _transformers_recipe, ignored=("vit.pooler.",), file_names=file_names,
-                    hint="Missing names are transformers 5's.")
+                    hint="Missing names are transformers 5's. Give a folder whose config.json and weights were saved "
+                         "together (save_pretrained).")
     processor = _read_json(path / "preprocessor_config.json")
     preprocessing = {key: processor[key] for key in ("image_mean", "image_std", "resample") if key in processor}
     return model, preprocessing, "transformers ViT"
@@ -409,6 +414,31 @@ def _from_timm(path, timm_model, timm_model_args):
 # conversion and export
 
 
+def check_source(source, timm_model=None):
+    """Refuse, in one line, a local --source that cannot convert (vit_simple.checkpoints): a folder that is no
+    transformers or timm ViT, or whose config or weights are damaged; a file that is no timm weights file. A Hub repo
+    is checked as it is fetched."""
+    if not is_local(source):
+        return
+    name, path = f"--source {source}", Path(source).expanduser()
+    if path.is_file():
+        if path.suffix not in (".safetensors", ".pth", ".pt", ".bin"):
+            raise CheckpointError(f"{name} is a file, not a model folder or weights file: give the folder of a "
+                                  "transformers or timm ViT, or a timm weights file (.safetensors, .pth, .bin) with "
+                                  "--timm_model.")
+        if path.suffix == ".safetensors":
+            weight_shapes([path], path.parent, name)  # complete, or refused
+        if timm_model is None:
+            raise CheckpointError(f"{name} is a file: a timm weights file converts with --timm_model <architecture> "
+                                  "(e.g. vit_small_patch16_224); a transformers ViT is given as its folder.")
+        return
+    config = read_config(path, name)
+    if timm_model is not None or "architecture" in config:  # a timm folder: its config is timm's own
+        weight_shapes(weight_files(path, name), path, name)
+    else:
+        check_checkpoint(source, "vit", name)
+
+
 def convert_vit_weights(source, output_dir=None, image_size=None, timm_model=None, timm_model_args=None):
     """Convert a ViT checkpoint to vit-simple and return the model; with `output_dir`, write a complete vit-simple
     folder (config, model.safetensors, the .py files, the image processor, a model card).
@@ -444,10 +474,11 @@ def export_to_transformers(model, output_dir=None, image_processor=None):
     model with `patch_norm=False` and `pool="cls"` has a transformers equivalent."""
     if not isinstance(model, torch.nn.Module):
         folder = Path(model)
-        model, loading = ViTSimpleForImageClassification.from_pretrained(folder, output_loading_info=True)
-        if loading["missing_keys"]:
+        with loading(folder):
+            model, info = ViTSimpleForImageClassification.from_pretrained(folder, output_loading_info=True)
+        if info["missing_keys"]:
             raise ValueError(f"{folder} is a vit-simple model without a classification head ("
-                             f"{', '.join(sorted(loading['missing_keys']))} missing): fine-tune a classifier first.")
+                             f"{', '.join(sorted(info['missing_keys']))} missing): fine-tune a classifier first.")
         if image_processor is None and (folder / "preprocessor_config.json").is_file():
             image_processor = AutoImageProcessor.from_pretrained(folder)
     config = model.config
@@ -537,14 +568,18 @@ def main(argv=None):
         parser.error("--export writes the model as it is: --image_size and --timm_model* go with --source.")
     try:
         if args.export:
+            check_checkpoint(args.export, "vit_simple", f"--export {args.export}")
             vit = export_to_transformers(args.export, args.output_dir)
             print(f"Wrote {args.output_dir}: transformers ViTForImageClassification ({vit.num_parameters():,} "
                   f"parameters) from {args.export}.")
             return
         image_size = image_size_of(args.image_size)
+        check_source(args.source, args.timm_model)
         model = convert_vit_weights(args.source, args.output_dir, image_size, args.timm_model, args.timm_model_args)
     except (ValueError, FileNotFoundError, ImportError) as error:
-        sys.exit(f"vit-simple-convert: error: {error}")
+        given = f"--export {args.export}" if args.export else f"--source {args.source}"
+        named = isinstance(error, CheckpointError) or str(args.export or args.source) in str(error)
+        sys.exit(f"vit-simple-convert: error: {'' if named else given + ': '}{' '.join(str(error).split())}")
     height, width = pair(model.config.image_size)
     print(f"Wrote {args.output_dir}: vit-simple {type(model).__name__} ({model.num_parameters():,} parameters, "
           f"{height}x{width} images, {model.config.num_labels} labels) from {args.source}.")

@@ -40,12 +40,11 @@ from vit_simple.augmentation import ImageTransform, collate, with_transform
 from vit_simple.data import load_splits
 from vit_simple.options import DataArguments
 from vit_simple.processing import add_image_size_argument, image_processor_for, image_size_of
-from vit_simple.sources import is_local, load_classifier
+from vit_simple.checkpoints import check_checkpoint, loading
+from vit_simple.sources import load_classifier
 
 ONNX_OPSETS = range(18, 24)  # torch 2.14's dynamo exporter: 18 is its first, 23 its ONNX_MAX_OPSET (26 came out wrong)
 DEFAULT_OPSET = 20  # torch's default; 23 adds the ONNX Attention op, which older onnxruntimes lack
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                "pytorch_model.bin.index.json")
 EXAMPLE_BATCH = 2  # torch.export specialises a dimension traced at size 1: trace with 2, the file runs any batch
 PARITY_IMAGES = 16  # random images for the parity check, a batch unlike the traced one
 FLOAT32_ATOL = 1e-4
@@ -73,18 +72,12 @@ class LogitsOnly(nn.Module):
 
 
 def load_model(source, trust_remote_code=False):
-    """The classifier of a folder or Hub id (`vit_simple.sources.load_classifier`), in eval mode and float32.
+    """The classifier of a folder or Hub id (`vit_simple.sources.load_classifier`), in eval mode and float32, once
+    `vit_simple.checkpoints` found it whole (any refusal is a CheckpointError, a ValueError).
     `model.set_image_size(size)` then exports it for another image size (the position embeddings resampled)."""
-    folder = Path(source).expanduser()
-    if not folder.exists() and is_local(source):
-        raise FileNotFoundError(f"{source}: no such folder; give the folder train_hf.py wrote, or a Hub id.")
-    if folder.is_dir() and not any((folder / name).is_file() for name in WEIGHT_FILES):
-        raise FileNotFoundError(f"{source} holds no model weights ({' or '.join(WEIGHT_FILES[::2])}): give the folder "
-                                "that train_hf.py or save_pretrained wrote, or a checkpoint-* folder inside it.")
-    try:
+    check_checkpoint(source, "image_classifier", trust_remote_code=trust_remote_code)
+    with loading(source):
         model = load_classifier(source, trust_remote_code, dtype=torch.float32)
-    except OSError as error:
-        raise OSError(f"cannot load {source}: {error}") from error
     return model.eval()
 
 

@@ -20,12 +20,12 @@ from transformers.trainer_utils import IntervalStrategy, SaveStrategy, Scheduler
 from configuration_vit_simple import pair
 from vit_simple import recipe
 from vit_simple.augmentation import AUGMENTATIONS
+from vit_simple.checkpoints import check_checkpoint, loading
 from vit_simple.data import is_fashion_mnist
 from vit_simple.errors import InputError
 from vit_simple import hardware
 from vit_simple.optimizers import newton_schulz_dtype
 from vit_simple.saving import recover
-from vit_simple.sources import is_local
 from vit_simple.trainer import checkpoint_to_resume
 
 
@@ -254,6 +254,8 @@ def resolve_options(values):
     model_args, data_args = ModelArguments(**pick(ModelArguments)), DataArguments(**pick(DataArguments))
     train = pick(TrainArguments)
     check_values(data_args, train)
+    # the checkpoint is checked whole before anything is read or written (the output folder included)
+    checkpoint = None if model_args.from_scratch else checkpoint_config(model_args)
     chosen = {}
 
     def choose(name, value):
@@ -294,7 +296,7 @@ def resolve_options(values):
     if data_args.horizontal_flip is None:
         data_args.horizontal_flip = chosen["horizontal_flip"] = is_fashion_mnist(data_args)
     if data_args.augmentation == "auto" and training_args.do_train:
-        side = None if model_args.from_scratch else min(pair(checkpoint_config(model_args).image_size))
+        side = None if checkpoint is None else min(pair(checkpoint.image_size))
         data_args.augmentation = chosen["augmentation"] = recipe.auto_augmentation(model_args.from_scratch, side)
     check_combinations(model_args, data_args, training_args)
     if training_args.do_train:
@@ -338,17 +340,10 @@ def check_combinations(model_args, data_args, training_args):
 
 
 def checkpoint_config(model_args):
-    """The checkpoint's config, or one line that says why it cannot be had."""
+    """The checkpoint's config (a PretrainedConfig), checked whole (vit_simple.checkpoints: a vit-simple, its weights
+    present, complete and of the config's shapes), or one line that says what is wrong with it."""
     name = model_args.model_name_or_path
-    try:
+    check_checkpoint(name, "vit_simple", f"--model_name_or_path {name}", model_args.ignore_mismatched_sizes,
+                     **model_args.hub_kwargs())
+    with loading(f"--model_name_or_path {name}"):
         return AutoConfig.from_pretrained(name, **model_args.hub_kwargs())
-    except OSError as error:
-        if Path(name).exists():
-            reason = str(error).strip().splitlines()[0]
-            raise InputError(f"--model_name_or_path {name}: cannot read the checkpoint ({reason}). Give a folder "
-                             "saved by train_hf.py or save_pretrained (config.json and model.safetensors).") from error
-        where = "is no local folder" if is_local(name) else "is no local folder, and the Hugging Face Hub could not " \
-            "supply it (offline, no network, or no such model)"
-        raise InputError(f"--model_name_or_path {name} {where}. Give a folder saved by train_hf.py or "
-                         "save_pretrained, or download the model where the Hub is reachable "
-                         "(hf download <id> --local-dir <folder>).") from error

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from vit_simple.errors import InputError
+
 
 def is_local(name):
     """Whether `name` means something on this disk: it exists, or it can only be a path (it starts with '/', '.' or
@@ -24,7 +26,7 @@ def load_classifier(source, trust_remote_code=False, **kwargs):
     """The image classifier of a folder or Hub id. A vit-simple runs on this package's code (importing vit_simple
     registers it with the Auto classes). With `trust_remote_code` a model runs on its own code, the .py files it
     carries, a vit-simple included (transformers' Auto classes would prefer the registered code); without it, a model
-    that needs its own code raises ValueError saying so. `kwargs` go to `from_pretrained` (dtype, revision, ...)."""
+    that needs its own code raises InputError (a ValueError) saying so. `kwargs` go to `from_pretrained` (dtype, revision, ...)."""
     from transformers import AutoModelForImageClassification, PretrainedConfig
     from transformers.dynamic_module_utils import get_class_from_dynamic_module
 
@@ -39,5 +41,5 @@ def load_classifier(source, trust_remote_code=False, **kwargs):
     except ValueError as error:
         if "trust_remote_code" not in str(error):
             raise
-        raise ValueError(f"{source} runs on its own code (the .py files it carries), which is not this package's: "
+        raise InputError(f"{source} runs on its own code (the .py files it carries), which is not this package's: "
                          "pass --trust_remote_code to run it, if you trust it.") from error
