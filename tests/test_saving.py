@@ -130,10 +130,11 @@ def test_non_finite_weights_and_losses_are_refused_with_what_to_do():
     saving.check_finite_weights(model, "advice")
     with torch.no_grad():
         model.bias[1] = float("nan")
-    with pytest.raises(saving.RunDiverged, match=r"\(bias holds NaN or infinity\): no model was written. advice"):
+    with pytest.raises(saving.RunDiverged, match=r"^training diverged: the trained weights are not finite \(bias holds "
+                                                 r"NaN or infinity\): no model was written\. advice"):
         saving.check_finite_weights(model, "advice")
     saving.check_finite_metric("eval loss", 0.5, "advice")
-    with pytest.raises(saving.RunDiverged, match="the eval loss is inf: no model was written. advice"):
+    with pytest.raises(saving.RunDiverged, match="^training diverged: the eval loss is inf: no model was written"):
         saving.check_finite_metric("eval loss", float("inf"), "advice")
 
 

@@ -7,6 +7,7 @@ times. Runs that must be separate processes (reload, kill and resume, DDP) are s
 
 import hashlib
 import json
+import re
 import shutil
 import sys
 from concurrent.futures import Future
@@ -20,7 +21,7 @@ from huggingface_hub.hf_api import RepoUrl
 from huggingface_hub.utils import filter_repo_objects
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import AutoImageProcessor, AutoModelForImageClassification
+from transformers import AutoImageProcessor, AutoModelForImageClassification, TrainerCallback
 
 import train_hf
 from conftest import COLORS, FAST, TINY, drawn_figures, make_image_folder, run_script, save_image
@@ -28,6 +29,7 @@ from vit_simple.augmentation import ImageTransform
 from vit_simple.errors import InputError
 from vit_simple.fashion_mnist import CLASS_NAMES
 from vit_simple.options import parse_arguments
+from vit_simple.saving import RunDiverged
 
 
 # data
@@ -289,12 +291,47 @@ def snapshot(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_run_whose_loss_turns_nan_stops_in_one_line_and_leaves_the_earlier_model_byte_for_byte(scratch,
-                                                                                                  fashion_slice,
-                                                                                                  tmp_path):
-    """The script as a user runs it: exit status 1, one line, no traceback, nothing written or pushed."""
+class Diverge(TrainerCallback):
+    """Makes step `step` non-finite on any CPU, whatever its float arithmetic: "training loss" by a NaN weight (the
+    loss, and then the gradients, are NaN), "gradient norm" by an infinite gradient (the loss stays finite)."""
+
+    def __init__(self, step, what):
+        self.step, self.what = step, what
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if state.global_step != self.step - 1:
+            return
+        if self.what == "training loss":
+            with torch.no_grad():
+                model.classifier.weight[0, 0] = float("nan")
+        else:
+            model.classifier.bias.register_hook(lambda grad: grad + float("inf"))
+
+
+@pytest.mark.parametrize("what", ["training loss", "gradient norm"])
+def test_a_run_that_diverges_stops_at_that_step_in_one_line_and_leaves_the_earlier_model_byte_for_byte(
+        scratch, fashion_slice, tmp_path, what):
     output = tmp_path / "trained"
     shutil.copytree(scratch["dir"], output)  # a trained model, its checkpoints, reports and card
+    before = snapshot(output)
+    with pytest.raises(RunDiverged) as error:  # cli() prints it as one line, exit status 1 (below)
+        train_hf.main(["--dataset_name", str(fashion_slice), "--cache_dir", str(scratch["cache_dir"]),
+                       "--config_overrides", TINY, "--max_train_samples", "64", "--num_train_epochs", "1",
+                       "--push_to_hub", "--output_dir", str(output), *FAST], callbacks=[Diverge(3, what)])
+    message = str(error.value)
+    assert message.startswith(f"step 3: training diverged: the {what} is ") and "\n" not in message, message
+    assert "so training stopped before the weights took it" in message and "--resume_from_checkpoint true" in message
+    assert snapshot(output) == before  # nothing written, nothing pushed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["trained"]
+
+
+def test_the_script_stops_a_diverging_run_in_one_line_whatever_turned_non_finite_first(scratch, fashion_slice,
+                                                                                        tmp_path):
+    """The script as a user runs it, with a rate no run survives: exit status 1, one line, no traceback, nothing
+    written or pushed. Which quantity turns first (the loss, or the gradient norm on bf16-native CPUs) and at which
+    step depends on the CPU's arithmetic; the line names it."""
+    output = tmp_path / "trained"
+    shutil.copytree(scratch["dir"], output)
     before = snapshot(output)
     result = run_script(sys.executable, "train_hf.py", "--dataset_name", str(fashion_slice), "--cache_dir",
                         str(scratch["cache_dir"]), "--config_overrides", TINY, "--max_train_samples", "64",
@@ -302,7 +339,8 @@ def test_a_run_whose_loss_turns_nan_stops_in_one_line_and_leaves_the_earlier_mod
                         str(output), *FAST)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("train_hf.py: error: step ") and "the training loss is nan" in last, last
+    assert re.match(r"train_hf\.py: error: (step \d+: )?training diverged: the (training loss|gradient norm|trained "
+                    r"weights|eval loss) ", last), last
     assert "Try a lower --learning_rate (now 1e+06)" in last and "--resume_from_checkpoint true" in last
     assert f"{output} holds a model (Fashion-MNIST, " in result.stdout  # said at the start
     assert snapshot(output) == before  # no upload either: offline, an upload would have failed with another line

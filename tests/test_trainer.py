@@ -262,6 +262,7 @@ def test_a_non_finite_gradient_norm_stops_training_before_the_optimizer_takes_it
         parameter.grad = torch.zeros_like(parameter)
     assert trainer._get_grad_norm(model) == 0  # finite: the step goes on
     model.classifier.bias.grad[0] = float("inf")
-    with pytest.raises(RunDiverged, match=r"^step 1: the gradient norm is inf, so training stopped before the "
-                                          r"weights took it\. Nothing was saved over .*a lower --max_grad_norm \(now 1\)"):
+    with pytest.raises(RunDiverged, match=r"^step 1: training diverged: the gradient norm is inf, so training stopped "
+                                          r"before the weights took it\. Nothing was saved over .*a lower "
+                                          r"--max_grad_norm \(now 1\)"):
         trainer._get_grad_norm(model)

@@ -34,13 +34,13 @@ def check_finite_weights(model, advice):
 
     for name, parameter in model.named_parameters():
         if not torch.isfinite(parameter).all():
-            raise RunDiverged(f"the trained weights are not finite ({name} holds NaN or infinity): no model was "
+            raise RunDiverged(f"training diverged: the trained weights are not finite ({name} holds NaN or infinity): no model was "
                               f"written. {advice}")
 
 
 def check_finite_metric(name, value, advice):
     if value is not None and not math.isfinite(value):
-        raise RunDiverged(f"the {name} is {value}: no model was written. {advice}")
+        raise RunDiverged(f"training diverged: the {name} is {value}: no model was written. {advice}")
 
 
 # saving in one step

@@ -46,13 +46,15 @@ class ViTSimpleTrainer(Trainer):
 
     def _get_grad_norm(self, model, grad_norm=None):
         """Trainer's gradient norm before each optimizer step (a private hook of transformers 5), where a non-finite
-        loss or norm ends the run: with DDP the norm is the same on every process, so all stop together."""
+        loss or norm ends the run, in one message naming whichever turned first (which one does depends on the
+        CPU's float arithmetic: bf16-native CPUs often see the norm overflow before the loss): with DDP the norm is
+        the same on every process, so all stop together."""
         grad_norm = super()._get_grad_norm(model, grad_norm)
         norm = float(grad_norm) if grad_norm is not None else 0.0
         what = self.non_finite or (None if math.isfinite(norm) else ("gradient norm", norm))
         if what is not None:
-            raise RunDiverged(f"step {self.state.global_step + 1}: the {what[0]} is {what[1]}, so training stopped "
-                              f"before the weights took it. {self.divergence_advice()}")
+            raise RunDiverged(f"step {self.state.global_step + 1}: training diverged: the {what[0]} is {what[1]}, so "
+                              f"training stopped before the weights took it. {self.divergence_advice()}")
         return grad_norm
 
     def divergence_advice(self):
