@@ -1,5 +1,7 @@
 """Configuration of vit-simple, the einops Vision Transformer of lucidrains' vit-pytorch as a transformers model."""
 
+import math
+
 from transformers import PretrainedConfig
 
 
@@ -69,6 +71,11 @@ class ViTSimpleConfig(PretrainedConfig):
             start at 1 and 0 either way.
         initializer_range (`float`, defaults to 0.02):
             Standard deviation of the truncated normal initialisation with `initialization="transformers"`.
+        calibration_temperature (`float`, defaults to 1.0):
+            The classifier's logits are divided by it (temperature scaling, Guo et al. 2017), so that its softmax
+            probabilities mean what they say: train_hf.py fits it on the validation split after training, by
+            minimising the negative log-likelihood. It never changes a prediction (the argmax); at 1.0 the logits are
+            exactly vit-pytorch's, undivided.
         num_labels, id2label, label2id:
             The classes of the classification head, as in every transformers config.
     """
@@ -108,6 +115,7 @@ class ViTSimpleConfig(PretrainedConfig):
         layer_norm_eps=1e-5,
         initialization="vit_pytorch",
         initializer_range=0.02,
+        calibration_temperature=1.0,
         **kwargs,
     ):
         self.image_size = list(image_size) if isinstance(image_size, (list, tuple)) else image_size
@@ -128,6 +136,7 @@ class ViTSimpleConfig(PretrainedConfig):
         self.layer_norm_eps = layer_norm_eps
         self.initialization = initialization
         self.initializer_range = initializer_range
+        self.calibration_temperature = calibration_temperature
         # all three Auto classes, so a saved folder loads with remote code through any of them
         kwargs.setdefault("auto_map", {
             "AutoConfig": "configuration_vit_simple.ViTSimpleConfig",
@@ -192,6 +201,10 @@ class ViTSimpleConfig(PretrainedConfig):
         if self.layer_norm_eps <= 0 or self.initializer_range <= 0:
             raise ValueError(f"layer_norm_eps and initializer_range must be positive, got "
                              f"{self.layer_norm_eps!r} and {self.initializer_range!r}.")
+        temperature = self.calibration_temperature
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+            raise ValueError(f"calibration_temperature must be a positive number (1.0: uncalibrated), got "
+                             f"{temperature!r}.")
         self._validate_labels()
 
     def _validate_labels(self):

@@ -440,6 +440,8 @@ class ViTSimpleForImageClassification(ViTSimplePreTrainedModel):
             pooled_only=True,
         )
         logits = self.classifier(outputs.pooler_output)
+        if self.config.calibration_temperature != 1.0:  # temperature scaling; at 1.0 the logits stay untouched
+            logits = logits / self.config.calibration_temperature
 
         loss = None
         if labels is not None:

@@ -26,6 +26,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassi
 import vit_simple  # registers vit-simple with the Auto classes, so saved folders load without remote code
 from configuration_vit_simple import pair
 from vit_simple.augmentation import ImageTransform, collate, with_transform
+from vit_simple.calibration import calibration_metrics, calibration_results, fit_temperature
 from vit_simple.checkpoints import loading
 from vit_simple.data import check_label_set, describe_data, first_image_size, load_data, prediction_split
 from vit_simple.demo import save_examples
@@ -43,9 +44,10 @@ logger = logging.getLogger(__name__)
 # model
 
 
-def build_model(model_args, label_names, data_image_size, patch_dropout=None):
+def build_model(model_args, label_names, data_image_size, patch_dropout=None, training=True):
     """The model and its image processor: new (from scratch; `patch_dropout`, the recipe's, unless the config
-    overrides set one) or from a checkpoint, with the data's labels."""
+    overrides set one) or from a checkpoint, with the data's labels (for `training`, its calibration temperature
+    reset to 1)."""
     if model_args.from_scratch:
         try:
             config = vit_simple.new_config(model_args.model_size, label_names, data_image_size,
@@ -58,9 +60,11 @@ def build_model(model_args, label_names, data_image_size, patch_dropout=None):
 
     name, hub = model_args.model_name_or_path, model_args.hub_kwargs()
     check_label_set(checkpoint_config(model_args), label_names, model_args)
+    # fine-tuning starts from the raw logits: the checkpoint's temperature fitted its old head (refitted after training)
+    reset = {"calibration_temperature": 1.0} if training else {}
     with loading(f"--model_name_or_path {name}"):
         config = AutoConfig.from_pretrained(name, num_labels=len(label_names), id2label=dict(enumerate(label_names)),
-                                            label2id={label: i for i, label in enumerate(label_names)}, **hub)
+                                            label2id={label: i for i, label in enumerate(label_names)}, **reset, **hub)
         model = AutoModelForImageClassification.from_pretrained(
             name, config=config, ignore_mismatched_sizes=model_args.ignore_mismatched_sizes, **hub)
     try:
@@ -114,7 +118,8 @@ def main(args=None, callbacks=()):
         dataset, label_names = load_data(data_args, model_args.cache_dir, training_args.seed, training_args.do_train)
     predict_split = prediction_split(dataset, data_args, training_args)
     data_image_size = first_image_size(next(iter(dataset.values())), data_args.image_column_name)
-    model, processor = build_model(model_args, label_names, data_image_size, options.chosen.get("patch_dropout"))
+    model, processor = build_model(model_args, label_names, data_image_size, options.chosen.get("patch_dropout"),
+                                   training_args.do_train)
     if training_args.process_index == 0:
         print(describe(model, data_image_size))
 
@@ -151,16 +156,28 @@ def main(args=None, callbacks=()):
             results["train"].update(max_train_minutes=training_args.max_train_minutes, stopped_by_budget=True)
     predictions = {}  # evaluated once each, at the end; the test split only here
     splits = (["validation"] if training_args.do_eval else []) + ([predict_split] if training_args.do_predict else [])
-    for split in dict.fromkeys(splits):
+    calibrating = training_args.do_train and training_args.calibrate
+    if calibrating and "validation" not in evaluation:
+        logger.warning("No validation split: no calibration temperature was fitted, the scores are the model's own.")
+        calibrating = False
+    temperature = None
+    for split in dict.fromkeys((["validation"] if calibrating else []) + splits):
         if split in evaluation:
             prefix = "eval" if split == "validation" else split
             predictions[split] = trainer.predict(evaluation[split], metric_key_prefix=prefix)
-            results[prefix] = predictions[split].metrics
-            if training_args.do_train:
+            if split in splits:
+                results[prefix] = predictions[split].metrics
+            if training_args.do_train and split in splits:
                 check_finite_metric(f"{prefix} loss", results[prefix].get(f"{prefix}_loss"), trainer.divergence_advice())
-            if training_args.test_time_augmentation:  # reported beside the saved model's own accuracy
+            if training_args.test_time_augmentation and split in splits:  # beside the saved model's own accuracy
                 results[prefix][f"{prefix}_tta_accuracy"] = tta_accuracy(trainer, evaluation[split],
                                                                          data_args.horizontal_flip)
+            if calibrating and split == "validation":  # before any other split is predicted, with the temperature
+                temperature = calibrate(trainer.model, predictions["validation"])
+    if temperature is not None:
+        results["calibration"] = calibration_results(temperature, {
+            prefix: (predictions[split].predictions * temperature, predictions[split].label_ids)
+            for split, prefix in (("validation", "eval"), (predict_split, predict_split)) if split in predictions})
     wall_seconds = time.perf_counter() - start
     results.setdefault("train", {})["wall_seconds"] = wall_seconds
     for split, metrics in results.items():
@@ -183,7 +200,8 @@ def main(args=None, callbacks=()):
             save_examples(folder, dataset[predict_split] if predict_split in dataset else dataset["validation"],
                           data_args.image_column_name, data_args.label_column_name, label_names)  # for its demo page
             trainer.state.save_to_json(os.path.join(folder, "trainer_state.json"))
-            report = write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args)
+            report = write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args,
+                                   temperature)
             dataset_name, dataset_id = describe_data(data_args)
             write_model_card(
                 folder, model=trainer.model, results=results, training_args=training_args, dataset_name=dataset_name,
@@ -196,6 +214,19 @@ def main(args=None, callbacks=()):
     if trainer.is_world_process_zero():
         print(summary(results, wall_seconds, training_args, repo_id))
     return results
+
+
+def calibrate(model, validation):
+    """Fit the temperature on the validation split's logits and store it in the model's config: the model now gives
+    calibrated logits, and `validation`'s are divided by it to match. Returns it."""
+    temperature = fit_temperature(validation.predictions, validation.label_ids)
+    model.config.calibration_temperature = temperature
+    validation.predictions[...] = validation.predictions / temperature
+    before, after = (calibration_metrics(validation.predictions * temperature, validation.label_ids, t)["ece"]
+                     for t in (1.0, temperature))
+    logger.warning(f"Calibration: temperature {temperature:.3f} fitted on the validation split (expected "
+                   f"calibration error {100 * before:.2f}% -> {100 * after:.2f}%).")
+    return temperature
 
 
 def reach_hub(hub):
@@ -225,7 +256,7 @@ def push(folder, hub, repo_id, error=None):
             from failure
 
 
-def write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args):
+def write_reports(trainer, folder, evaluation, predictions, predict_split, label_names, data_args, temperature=None):
     """The reports (vit_simple.reports) in `folder`/reports, where the reports extra is installed."""
     try:
         from vit_simple.reports import write_run_reports  # matplotlib and scikit-learn: the reports extra
@@ -233,7 +264,7 @@ def write_reports(trainer, folder, evaluation, predictions, predict_split, label
         logger.warning(f"No reports ({error}): pip install 'vit-simple[reports]' to get them.")
         return None
     return write_run_reports(trainer, folder, evaluation, predictions, predict_split, label_names,
-                             data_args.image_column_name)
+                             data_args.image_column_name, temperature)
 
 
 def summary(results, wall_seconds, training_args, repo_id=None):
@@ -245,15 +276,19 @@ def summary(results, wall_seconds, training_args, repo_id=None):
     if repo_id:
         where += f" and https://huggingface.co/{repo_id}"
     minutes, seconds = divmod(round(wall_seconds), 60)
-    split = next((prefix for prefix in results if prefix not in ("train", "eval")), "eval")
+    split = next((prefix for prefix in results if prefix not in ("train", "eval", "calibration")), "eval")
     test = split if split != "eval" else "validation (test split not evaluated)"
     tta = f", with test-time augmentation {percent(split, 'tta_accuracy')}" if f"{split}_tta_accuracy" in \
         results.get(split, {}) else ""
     train = results["train"]
+    calibration = results.get("calibration", {})
+    ece = (f", calibration error {100 * calibration[f'{split}_ece_before_calibration']:.2f}% -> "
+           f"{100 * calibration[f'{split}_ece_after_calibration']:.2f}% (temperature "
+           f"{calibration['calibration_temperature']:.3f})" if f"{split}_ece_after_calibration" in calibration else "")
     budget = (f"stopped by the {train['max_train_minutes']:g}-minute budget at epoch {train['epoch']:.2f} of "
               f"{train['num_train_epochs']:g} | " if train.get("stopped_by_budget") else "")
     return (f"\n{test} accuracy {percent(split, 'accuracy')} (macro F1 {percent(split, 'macro_f1')}, top-5 "
-            f"{percent(split, 'top_5_accuracy')}{tta}), validation accuracy {percent('eval', 'accuracy')} | wall time "
+            f"{percent(split, 'top_5_accuracy')}{tta}{ece}), validation accuracy {percent('eval', 'accuracy')} | wall time "
             f"{minutes}m{seconds:02d}s | " + budget + (f"training {train['train_images_per_second']:.0f} images/s | "
             if "train_images_per_second" in train else "no training | ") + f"saved to {where}")
 

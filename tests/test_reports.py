@@ -256,3 +256,18 @@ def test_write_reports_without_inputs_or_history_writes_the_numbers_and_the_matr
                                         [0, 1, 2, 1], image_mean=[0.5], image_std=[0.5])
     assert sorted(paths) == ["classification_report", "confusion_matrix", "predictions"]
     assert "mistakes" not in reports.markdown_for_model_card(paths, report, tmp_path)
+
+
+def test_reliability_diagram_shows_both_panels_with_their_ece(tmp_path, monkeypatch):
+    from vit_simple.calibration import calibration_metrics
+
+    drawn, save = [], reports.save
+    monkeypatch.setattr(reports, "save", lambda figure, path: drawn.append(figure) or save(figure, path))
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(500, 4)) * 3  # the calibrated model's: the raw ones are these times the temperature
+    labels = rng.integers(0, 4, 500)
+    path = reports.plot_reliability(tmp_path / "r.png", logits, labels, 1.7)
+    assert pixels_of(path) == inches_to_pixels(9, 4.5)
+    before, after = (calibration_metrics(logits * 1.7, labels, t)["ece"] for t in (1.0, 1.7))
+    assert [axes.get_title() for axes in drawn[0].axes] == [f"before calibration (T = 1): ECE {100 * before:.2f}%",
+                                                            f"after calibration (T = 1.700): ECE {100 * after:.2f}%"]

@@ -155,6 +155,12 @@ class TrainArguments(TrainingArguments):
         "report, confusion matrix, mistakes, attention maps) to <output_dir>/reports. Default: when the data has "
         "that split; --do_predict asks for it (an error without the split), --do_predict false keeps the test split "
         "unseen, for runs that compare recipes.")})
+    calibrate: bool = field(default=True, metadata={"help": (
+        "After training, fit one temperature on the validation split (minimising its negative log-likelihood) and "
+        "store it in the model (config.calibration_temperature, dividing the logits), so that its probabilities "
+        "mean what they say, in pipeline, the exports and the demo page alike; predictions never change. A "
+        "checkpoint's temperature is reset to 1 before fine-tuning and fitted again after. Without a validation "
+        "split nothing is fitted.")})
     test_time_augmentation: bool = field(default=True, metadata={"help": (
         "After training, also report the validation and test accuracy averaged over 1-pixel shifts (and flips, "
         "where training flipped) of each image (eval_tta_accuracy, test_tta_accuracy), beside the saved model's "

@@ -178,6 +178,32 @@ def save(figure, path):
     return str(path)
 
 
+def plot_reliability(path, logits, labels, temperature):
+    """The reliability diagram before and after temperature scaling: per confidence bin (15 equal-width), the
+    accuracy against the mean confidence (the diagonal is perfect calibration), and each panel's ECE. `logits` are the
+    calibrated model's, so the uncalibrated ones are `logits * temperature`."""
+    from vit_simple.calibration import calibration_metrics, reliability
+
+    logits = np.asarray(logits, dtype=np.float64)
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    panels = (("before calibration (T = 1)", logits * temperature, 1.0),
+              (f"after calibration (T = {temperature:.3f})", logits * temperature, temperature))
+    for axes, (title, raw, t) in zip(figure.subplots(1, 2, sharey=True), panels):
+        rows = reliability(raw, labels, t)
+        ece = calibration_metrics(raw, labels, t)["ece"]
+        middles, confidence, accuracy, counts = (np.array(column) for column in zip(*rows)) if rows else ([],) * 4
+        axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect calibration")
+        axes.bar(middles, accuracy, width=1 / 15, edgecolor="black", alpha=0.7, label="accuracy")
+        axes.plot(confidence, accuracy, "o-", color="tab:red", markersize=3, label="accuracy at mean confidence")
+        axes.set_title(f"{title}: ECE {100 * ece:.2f}%")
+        axes.set_xlabel("confidence (top probability)")
+        axes.set_xlim(0, 1)
+        axes.set_ylim(0, 1)
+    figure.axes[0].set_ylabel("accuracy")
+    figure.axes[0].legend(loc="upper left", fontsize=8)
+    return save(figure, path)
+
+
 def plot_confusion_matrix(path, matrix, class_names):
     """Counts and row-normalised rates (recall on the diagonal) side by side."""
     matrix, count = np.asarray(matrix), len(class_names)
@@ -272,7 +298,7 @@ def plot_training_curves(path, log_history):
 
 
 def write_reports(output_dir, split, model, class_names, logits, labels, inputs=None, *, image_mean, image_std,
-                  ids=None, log_history=None, mistakes=16, attention_images=6, top_k=5):
+                  ids=None, log_history=None, mistakes=16, attention_images=6, top_k=5, temperature=None):
     """Write the reports on one split's predictions into `output_dir`/reports/; return (paths, report): the written
     files by kind, and the per-class report (`classification_report_dict`).
 
@@ -280,7 +306,8 @@ def write_reports(output_dir, split, model, class_names, logits, labels, inputs=
     of indices in the split to their `pixel_values` (n, channels, height, width), for the mistakes and attention
     figures (None: those two are left out). image_mean, image_std: the image processor's, to show the inputs.
     ids: what names each image in the CSV (default its index). log_history: Trainer's `state.log_history`, for the
-    training curves (None: none drawn)."""
+    training curves (None: none drawn). temperature: the calibration temperature the logits are divided by, for the
+    reliability diagram before and after (None: not calibrated, no diagram)."""
     folder = Path(output_dir) / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     labels = np.asarray(labels)
@@ -293,6 +320,8 @@ def write_reports(output_dir, split, model, class_names, logits, labels, inputs=
                                                   class_names, top_k)}
     paths["classification_report"] = str(folder / f"{split}_classification_report.json")
     Path(paths["classification_report"]).write_text(json.dumps(report, indent=2, default=lambda v: v.item()) + "\n")
+    if temperature is not None:
+        paths["reliability"] = plot_reliability(folder / f"{split}_reliability.png", logits, labels, temperature)
     paths["confusion_matrix"] = plot_confusion_matrix(
         folder / f"{split}_confusion_matrix.png", confusion_matrix(labels, predictions, len(class_names)), class_names)
 
@@ -315,7 +344,8 @@ def write_reports(output_dir, split, model, class_names, logits, labels, inputs=
     return paths, report
 
 
-FIGURE_TITLES = {"confusion_matrix": "Confusion matrix", "mistakes": "The most confident mistakes",
+FIGURE_TITLES = {"reliability": "Calibration: reliability before and after temperature scaling",
+                 "confusion_matrix": "Confusion matrix", "mistakes": "The most confident mistakes",
                  "attention": "Where the model looks (attention rollout and the last block's attention)",
                  "training_curves": "Training curves"}
 
@@ -351,7 +381,8 @@ def escape_cell(text):
 # a training run's reports
 
 
-def write_run_reports(trainer, output_dir, evaluation, predictions, predict_split, label_names, image_column):
+def write_run_reports(trainer, output_dir, evaluation, predictions, predict_split, label_names, image_column,
+                      temperature=None):
     """The reports of a run: those of the split last predicted (the test split, else validation) and, after
     training, the training curves, in `output_dir`/reports; None when nothing was predicted. `evaluation`: the transformed splits; `predictions`: trainer.predict's output for each."""
     split = predict_split if predict_split in predictions else next(iter(predictions), None)
@@ -364,7 +395,7 @@ def write_run_reports(trainer, output_dir, evaluation, predictions, predict_spli
         inputs=(lambda indices: collate(examples.__getitems__(indices))["pixel_values"]) if indexed else None,
         ids=image_ids(examples.part, image_column) if indexed else None,
         image_mean=processor.image_mean, image_std=processor.image_std,
-        log_history=trainer.state.log_history if trainer.args.do_train else None)
+        log_history=trainer.state.log_history if trainer.args.do_train else None, temperature=temperature)
     print(f"\n{split} split, per class:\n"
           + classification_report_text(prediction.label_ids, prediction.predictions.argmax(-1), label_names))
     return {"split": split, "paths": paths, "report": report}
