@@ -77,8 +77,14 @@ def test_exported_files_give_pytorchs_calibrated_logits(tiny, tmp_path):
     export.export_program(model, tmp_path / "model.pt2")
     for path in (onnx_path, tmp_path / "model.pt2"):
         assert np.abs(export.run_exported(path, pixel_values) - calibrated).max() <= 1e-5, path.name
-    int8 = export.quantize_int8(onnx_path, tmp_path / "model_int8.onnx")
-    assert np.abs(export.run_exported(int8, pixel_values) - calibrated).max() < 0.3 * np.abs(calibrated).max()
+    # int8: the same quantized weights give the uncalibrated int8 logits divided by T (int8 arithmetic itself differs
+    # by CPU: without VNNI onnxruntime clips 16-bit sums, so int8 is compared with int8)
+    int8 = export.run_exported(export.quantize_int8(onnx_path, tmp_path / "model_int8.onnx"), pixel_values)
+    model.config.calibration_temperature = 1.0
+    (tmp_path / "raw").mkdir()
+    raw_onnx = export.export_onnx(model, tmp_path / "raw" / "model.onnx")
+    raw_int8 = export.run_exported(export.quantize_int8(raw_onnx, tmp_path / "raw" / "model_int8.onnx"), pixel_values)
+    assert np.abs(int8 - raw_int8 / 2.5).max() <= 1e-5
 
 
 @pytest.fixture(scope="module")

@@ -99,7 +99,7 @@ def test_help_lists_script_and_trainer_options(capsys):
 
 def test_scratch_run_reports_validation_and_test_apart(scratch):
     results = scratch["results"]
-    assert set(results) == {"train", "eval", "test"}
+    assert set(results) == {"train", "eval", "test", "calibration"}
     assert 0 <= results["test"]["test_accuracy"] <= 1 and 0 <= results["eval"]["eval_accuracy"] <= 1
     assert {"test_macro_f1", "test_top_5_accuracy"} <= set(results["test"])  # 10 classes: top-5 too
     assert results["train"]["train_images_per_second"] > 0
