@@ -8,6 +8,7 @@ and test splits, as JSON lines. The split is the run's own (the same --seed and 
 """
 
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -29,7 +30,8 @@ def calibrate_saved(folder):
     folder = Path(folder)
     state = json.loads((folder / "trainer_state.json").read_text()) if (folder / "trainer_state.json").is_file() else {}
     card = (folder / "README.md").read_text() if (folder / "README.md").is_file() else ""
-    seed = int(card.split("| seed | ")[1].split(" ")[0]) if "| seed | " in card else 42
+    found = re.search(r"^- seed: (\d+)$", card, re.MULTILINE)  # the model card's hyperparameter list
+    seed = int(found.group(1)) if found else 42
     model = AutoModelForImageClassification.from_pretrained(folder, calibration_temperature=1.0).eval()
     processor = AutoImageProcessor.from_pretrained(folder)
     data_args = DataArguments(horizontal_flip=True)

@@ -39,7 +39,10 @@ WEIGHT_DECAY = 0.05  # on weight matrices only; Muon takes the same (its updates
 MUON_SCHEDULE = {"lr_scheduler_type": "constant_with_warmup", "warmup_steps": 0}
 ADAMW_SCHEDULE = {"lr_scheduler_type": "cosine", "warmup_steps": 0.05}
 EMA_DECAY = 0.999  # the weight average, evaluated and saved: with Muon the largest single lever after Muon itself
-LABEL_SMOOTHING = 0.1  # 0.2 lost
+# No label smoothing: it capped every probability near 0.93 and left the model underconfident in a shape no
+# temperature fixes (test ECE 6.1%, 2.5% after one); without it, 3 seeds gave 0.11 points more validation accuracy
+# and 0.7% test ECE after the fitted temperature (0.1 was the default to round 7; 0.2 lost)
+LABEL_SMOOTHING = 0.0
 
 # the run
 
