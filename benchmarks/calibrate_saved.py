@@ -31,7 +31,10 @@ def calibrate_saved(folder):
     state = json.loads((folder / "trainer_state.json").read_text()) if (folder / "trainer_state.json").is_file() else {}
     card = (folder / "README.md").read_text() if (folder / "README.md").is_file() else ""
     found = re.search(r"^- seed: (\d+)$", card, re.MULTILINE)  # the model card's hyperparameter list
-    seed = int(found.group(1)) if found else 42
+    if found is None:  # another seed holds out other images: its "validation" would be training images
+        raise SystemExit(f"{folder}: its README.md names no seed (a '- seed: N' line), so the run's validation split "
+                         "is unknown: give a folder train_hf.py saved.")
+    seed = int(found.group(1))
     model = AutoModelForImageClassification.from_pretrained(folder, calibration_temperature=1.0).eval()
     processor = AutoImageProcessor.from_pretrained(folder)
     data_args = DataArguments(horizontal_flip=True)
