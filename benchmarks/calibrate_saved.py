@@ -26,15 +26,20 @@ from vit_simple.options import DataArguments  # noqa: E402
 from vit_simple.trainer import ViTSimpleTrainer  # noqa: E402
 
 
-def calibrate_saved(folder):
-    folder = Path(folder)
-    state = json.loads((folder / "trainer_state.json").read_text()) if (folder / "trainer_state.json").is_file() else {}
+def run_seed(folder):
+    """The --seed the run in `folder` trained with, from its model card's hyperparameter list ('- seed: N')."""
     card = (folder / "README.md").read_text() if (folder / "README.md").is_file() else ""
-    found = re.search(r"^- seed: (\d+)$", card, re.MULTILINE)  # the model card's hyperparameter list
+    found = re.search(r"^- seed: (\d+)$", card, re.MULTILINE)
     if found is None:  # another seed holds out other images: its "validation" would be training images
         raise SystemExit(f"{folder}: its README.md names no seed (a '- seed: N' line), so the run's validation split "
                          "is unknown: give a folder train_hf.py saved.")
-    seed = int(found.group(1))
+    return int(found.group(1))
+
+
+def calibrate_saved(folder):
+    folder = Path(folder)
+    state = json.loads((folder / "trainer_state.json").read_text()) if (folder / "trainer_state.json").is_file() else {}
+    seed = run_seed(folder)
     model = AutoModelForImageClassification.from_pretrained(folder, calibration_temperature=1.0).eval()
     processor = AutoImageProcessor.from_pretrained(folder)
     data_args = DataArguments(horizontal_flip=True)
