@@ -54,6 +54,12 @@ class ViTSimpleConfig(PretrainedConfig):
             one; the CLS token always) after the position embeddings are added, as vit-pytorch's
             `vit_with_patch_dropout.ViT` and timm's `patch_drop_rate`: a regulariser that also makes each step
             cheaper. Evaluation sees every patch. Alias `patch_dropout`.
+        shifted_patches (`bool`, defaults to `False`):
+            Shifted patch tokenization (Lee et al. 2021, "Vision Transformer for Small-Size Datasets"; vit-pytorch's
+            `vit_for_small_dataset.SPT`): each patch is cut from the image and from its four copies shifted by one
+            pixel (right, left, down, up; zero-filled), stacked on the channels, so the patch projection sees five
+            times the channels and each token a little of its neighbours' pixels. train_hf.py turns it on for the
+            models it builds from scratch.
         qkv_bias (`bool`, defaults to `False`):
             Whether the fused query/key/value projection has a bias (True in google's and timm's ViTs).
         patch_norm (`bool`, defaults to `True`):
@@ -110,6 +116,7 @@ class ViTSimpleConfig(PretrainedConfig):
         attention_probs_dropout_prob=None,
         embedding_dropout_prob=0.0,
         patch_dropout_prob=0.0,
+        shifted_patches=False,
         qkv_bias=False,
         patch_norm=True,
         layer_norm_eps=1e-5,
@@ -131,6 +138,7 @@ class ViTSimpleConfig(PretrainedConfig):
         self.attention_probs_dropout_prob = attention_probs_dropout_prob
         self.embedding_dropout_prob = embedding_dropout_prob
         self.patch_dropout_prob = patch_dropout_prob
+        self.shifted_patches = shifted_patches
         self.qkv_bias = qkv_bias
         self.patch_norm = patch_norm
         self.layer_norm_eps = layer_norm_eps
@@ -195,6 +203,8 @@ class ViTSimpleConfig(PretrainedConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
+        if not isinstance(self.shifted_patches, bool):
+            raise ValueError(f"shifted_patches must be True or False, got {self.shifted_patches!r}.")
         if self.initialization not in INITIALIZATIONS:
             raise ValueError(f"initialization must be one of {', '.join(map(repr, INITIALIZATIONS))}, got "
                              f"{self.initialization!r}.")

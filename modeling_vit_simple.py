@@ -41,13 +41,30 @@ def resample_position_embeddings(position_embeddings, old_grid, new_grid, num_pr
 # classes
 
 
+def shift_and_stack(pixel_values):
+    """The image and its four copies shifted by one pixel (right, left, down, up; zero-filled), stacked on the
+    channels in that order: vit-pytorch's SPT, written as slices of one padded image (no negative padding) so that
+    it exports to ONNX."""
+    height, width = pixel_values.shape[-2:]
+    padded = F.pad(pixel_values, (1, 1, 1, 1))
+    shifted = (
+        padded[..., 1 : height + 1, 0:width],  # right
+        padded[..., 1 : height + 1, 2 : width + 2],  # left
+        padded[..., 0:height, 1 : width + 1],  # down
+        padded[..., 2 : height + 2, 1 : width + 1],  # up
+    )
+    return torch.cat((pixel_values, *shifted), dim=1)
+
+
 class PatchEmbedding(nn.Module):
-    """Cut the image into patches, flatten each and embed it: LayerNorm, Linear, LayerNorm (vit-pytorch)."""
+    """Cut the image into patches, flatten each and embed it: LayerNorm, Linear, LayerNorm (vit-pytorch). With
+    `shifted_patches`, the patches are cut from the image and its four 1-pixel shifts (vit-pytorch's SPT)."""
 
     def __init__(self, config):
         super().__init__()
         patch_height, patch_width = pair(config.patch_size)
-        patch_dim = config.num_channels * patch_height * patch_width
+        self.shifted = config.shifted_patches
+        patch_dim = config.num_channels * patch_height * patch_width * (5 if self.shifted else 1)
         self.to_patches = Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_height, p2=patch_width)
         # without patch_norm this is the strided convolution of google's and timm's ViTs, written as a Linear
         self.norm_in = nn.LayerNorm(patch_dim, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
@@ -55,6 +72,8 @@ class PatchEmbedding(nn.Module):
         self.norm_out = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
 
     def forward(self, pixel_values):
+        if self.shifted:
+            pixel_values = shift_and_stack(pixel_values)
         return self.norm_out(self.proj(self.norm_in(self.to_patches(pixel_values))))
 
 

@@ -44,18 +44,21 @@ logger = logging.getLogger(__name__)
 # model
 
 
-def build_model(model_args, label_names, data_image_size, patch_dropout=None, training=True):
-    """The model and its image processor: new (from scratch; `patch_dropout`, the recipe's, unless the config
-    overrides set one) or from a checkpoint, with the data's labels (for `training`, its calibration temperature
-    reset to 1)."""
+def build_model(model_args, label_names, data_image_size, chosen=None, training=True):
+    """The model and its image processor: new (from scratch, with the recipe's patch dropout and shifted patches
+    where `chosen`, `Options.chosen`, has them: the config overrides did not set them) or from a checkpoint, with the
+    data's labels (for `training`, its calibration temperature reset to 1)."""
     if model_args.from_scratch:
         try:
             config = vit_simple.new_config(model_args.model_size, label_names, data_image_size,
                                            model_args.config_overrides)
         except ValueError as error:  # its messages name the options
             raise InputError(str(error)) from error
-        if patch_dropout is not None:
-            config.patch_dropout_prob = patch_dropout
+        chosen = chosen or {}
+        if "patch_dropout" in chosen:
+            config.patch_dropout_prob = chosen["patch_dropout"]
+        if "shifted_patches" in chosen:
+            config.shifted_patches = chosen["shifted_patches"]
         return AutoModelForImageClassification.from_config(config), vit_simple.image_processor_for(config)
 
     name, hub = model_args.model_name_or_path, model_args.hub_kwargs()
@@ -118,7 +121,7 @@ def main(args=None, callbacks=()):
         dataset, label_names = load_data(data_args, model_args.cache_dir, training_args.seed, training_args.do_train)
     predict_split = prediction_split(dataset, data_args, training_args)
     data_image_size = first_image_size(next(iter(dataset.values())), data_args.image_column_name)
-    model, processor = build_model(model_args, label_names, data_image_size, options.chosen.get("patch_dropout"),
+    model, processor = build_model(model_args, label_names, data_image_size, options.chosen,
                                    training_args.do_train)
     if training_args.process_index == 0:
         print(describe(model, data_image_size))

@@ -54,7 +54,7 @@ def setup(train_hf_args, output_dir):
     model_args, data_args, training_args = options
     dataset, label_names = data.load_data(data_args, model_args.cache_dir, training_args.seed)
     image_size = data.first_image_size(dataset["train"], data_args.image_column_name)
-    model, processor = train_hf.build_model(model_args, label_names, image_size, options.chosen.get("patch_dropout"))
+    model, processor = train_hf.build_model(model_args, label_names, image_size, options.chosen)
     transform = augmentation.ImageTransform.for_run(processor, model.config, data_args, train=True)
     train = augmentation.with_transform(dataset["train"], transform, training_args.per_device_train_batch_size)
     return model, train, training_args

@@ -18,9 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # name: (what it is, train_hf.py options over BASELINE: round 5's default run, which the levers were measured against:
-# batch 128, no patch dropout; a lever's own --config_overrides are added to BASELINE_OVERRIDES)
+# batch 128, no patch dropout, no shifted patches; a lever's own --config_overrides are added to BASELINE_OVERRIDES)
 BASELINE = ["--per_device_train_batch_size", "128"]
-BASELINE_OVERRIDES = "patch_dropout=0"
+BASELINE_OVERRIDES = "patch_dropout=0,shifted_patches=false"
 SHIFT = ["--augmentation", "pad_crop", "--crop_padding", "1"]  # ±1 px random shifts, with the flips
 LEVERS = {
     "default": ("round 5's default: Muon + AdamW at a constant rate, weight EMA 0.999, flips, batch 128", []),
@@ -55,6 +55,7 @@ LEVERS = {
     "warmup0.15": ("warm-up 15% of the steps, then cosine", ["--lr_scheduler_type", "cosine", "--warmup_steps", "0.15"]),
     "batch64": ("batch 64", ["--per_device_train_batch_size", "64"]),
     "erasing0.25": ("random erasing, p 0.25", ["--random_erasing", "0.25"]),
+    "shifted_patches": ("shifted patch tokenization (vit-pytorch's SPT)", ["--config_overrides", "shifted_patches=true"]),
 }
 
 

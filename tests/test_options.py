@@ -18,7 +18,7 @@ def parse(tmp_path, *args):
     return parse_arguments(["--output_dir", str(tmp_path / "out"), *args])
 
 
-def test_from_scratch_the_recipe_decides_muon_a_constant_rate_flips_and_patch_dropout(tmp_path):
+def test_from_scratch_the_recipe_decides_muon_a_constant_rate_flips_patch_dropout_and_shifted_patches(tmp_path):
     run = parse(tmp_path)
     assert run.training.muon is True and run.training.lr_scheduler_type == "constant_with_warmup"
     assert run.training.warmup_steps == 0
@@ -27,6 +27,7 @@ def test_from_scratch_the_recipe_decides_muon_a_constant_rate_flips_and_patch_dr
                           "bf16": run.training.bf16, "dataloader_num_workers": run.training.dataloader_num_workers,
                           "dataloader_pin_memory": torch.cuda.is_available(),
                           "newton_schulz": "bfloat16" if run.training.bf16 else "float32", "patch_dropout": 0.25,
+                          "shifted_patches": True,
                           "horizontal_flip": True, "augmentation": "flip"}
     json.dumps(run.chosen)  # the model card records it
 
@@ -104,12 +105,15 @@ def test_a_new_model_trains_with_the_recipes_patch_dropout_unless_the_overrides_
 
     def built(*args):
         run = parse(tmp_path, *args)
-        return train_hf.build_model(run.model, labels, size, run.chosen.get("patch_dropout"))[0].config
+        return train_hf.build_model(run.model, labels, size, run.chosen)[0].config
 
     assert built().patch_dropout_prob == 0.25
     for overrides in ("patch_dropout=0", "depth=2,patch_dropout_prob=0.0"):  # either name, anywhere in the list
         assert built("--config_overrides", overrides).patch_dropout_prob == 0.0
     assert built("--config_overrides", "patch_dropout=0.5").patch_dropout_prob == 0.5
+    assert built().shifted_patches is True  # the recipe's, for a new model
+    off = built("--config_overrides", "shifted_patches=false")
+    assert (off.shifted_patches, off.patch_dropout_prob) == (False, 0.25)  # each recipe value stands alone
     with pytest.raises(InputError) as error:  # the message quotes what the user gave, not the recipe's text
         built("--config_overrides", "patch_size=5")
     assert "--config_overrides 'patch_size=5'" in str(error.value) and "patch_dropout" not in str(error.value)

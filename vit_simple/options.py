@@ -299,6 +299,8 @@ def resolve_options(values):
             raise InputError(str(error)) from error
         if "patch_dropout_prob" not in overrides:
             chosen["patch_dropout"] = recipe.PATCH_DROPOUT
+        if "shifted_patches" not in overrides:
+            chosen["shifted_patches"] = recipe.SHIFTED_PATCHES
     if data_args.horizontal_flip is None:
         data_args.horizontal_flip = chosen["horizontal_flip"] = is_fashion_mnist(data_args)
     if data_args.augmentation == "auto" and training_args.do_train:

@@ -27,6 +27,9 @@ SMALL_IMAGE = 64  # images up to this side train at their own size (and crop wit
 MIN_GRID = 7  # patches along each side of a small image at least: coarser grids train faster but generalise worse
 PATCH_DROPOUT = 0.25  # a new model drops a random quarter of each image's patches in training: cheaper steps buy
 #                       more epochs in the same minutes, which paid more than the dropped patches cost
+SHIFTED_PATCHES = True  # a new model cuts its patches from the image and its four 1-pixel shifts (vit-pytorch's
+#                         SPT): seed 42, 20 epochs, 93.37% validation against 92.57%, ahead from the first epoch, at
+#                         the same images/s within the host's drift (only the patch projection grows)
 
 # the optimizer and schedule
 

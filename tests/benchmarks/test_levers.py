@@ -35,9 +35,11 @@ def test_the_measured_levers_change_what_their_names_say(tmp_path):
     def config(name):
         run = parse_arguments(levers.command(name, 1, args)[0][2:])
         return train_hf.build_model(run.model, [str(i) for i in range(10)], (28, 28),
-                                    run.chosen.get("patch_dropout"))[0].config
+                                    run.chosen)[0].config
 
-    assert config("default").patch_dropout_prob == 0.0  # the baseline the levers were measured against
+    default_config = config("default")  # the baseline the levers were measured against
+    assert (default_config.patch_dropout_prob, default_config.shifted_patches) == (0.0, False)
+    assert config("shifted_patches").shifted_patches is True
     assert (config("mean_pool").pool, config("mean_pool").patch_dropout_prob) == ("mean", 0.0)  # both overrides
     assert config("patch_drop0.25").patch_dropout_prob == 0.25  # the lever's own value wins
     shifted = parsed["muon_shift"].data

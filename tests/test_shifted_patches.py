@@ -1,0 +1,102 @@
+"""Shifted patch tokenization (`shifted_patches=True`, vit-pytorch's `vit_for_small_dataset.SPT`): each patch is cut
+from the image and its four 1-pixel shifts. It computes what vit-pytorch's SPT computes, lets a token see its
+neighbours' edge pixels, survives saving, exports to ONNX and torch.export, and is refused where a format has no
+equivalent."""
+
+import numpy as np
+import pytest
+import torch
+from vit_pytorch.vit_for_small_dataset import SPT
+
+import vit_simple
+from configuration_vit_simple import ViTSimpleConfig
+from modeling_vit_simple import PatchEmbedding, ViTSimpleForImageClassification, shift_and_stack
+from tests.conftest import tiny_config
+from vit_simple import export
+from vit_simple.convert import export_to_transformers
+
+
+def test_the_patch_embedding_computes_vit_pytorchs_spt_with_the_same_weights():
+    torch.manual_seed(0)
+    config = tiny_config(shifted_patches=True)
+    ours = PatchEmbedding(config)
+    theirs = SPT(dim=config.hidden_size, patch_size=config.patch_size, channels=config.num_channels)
+    norm, linear = theirs.to_patch_tokens[1], theirs.to_patch_tokens[2]
+    for parameter in (norm.weight, norm.bias):
+        torch.nn.init.normal_(parameter)  # not LayerNorm's ones and zeros: a channel order mismatch would show
+    ours.norm_in.load_state_dict(norm.state_dict())
+    ours.proj.load_state_dict(linear.state_dict())
+    pixel_values = torch.randn(3, config.num_channels, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(ours(pixel_values), ours.norm_out(theirs(pixel_values)))
+
+
+def test_shifts_are_one_pixel_each_way_and_zero_filled():
+    image = torch.arange(12.0).reshape(1, 1, 3, 4)
+    stacked = shift_and_stack(image)[0]
+    assert stacked.shape == (5, 3, 4)
+    torch.testing.assert_close(stacked[0], image[0, 0])
+    torch.testing.assert_close(stacked[1], torch.tensor([[0, 0, 1, 2], [0, 4, 5, 6], [0, 8, 9, 10.0]]))  # right
+    torch.testing.assert_close(stacked[2], torch.tensor([[1, 2, 3, 0], [5, 6, 7, 0], [9, 10, 11, 0.0]]))  # left
+    torch.testing.assert_close(stacked[3], torch.tensor([[0, 0, 0, 0], [0, 1, 2, 3], [4, 5, 6, 7.0]]))  # down
+    torch.testing.assert_close(stacked[4], torch.tensor([[4, 5, 6, 7], [8, 9, 10, 11], [0, 0, 0, 0.0]]))  # up
+
+
+@pytest.mark.parametrize("shifted", [False, True])
+def test_a_patch_token_sees_the_pixel_beyond_its_edge_only_with_shifted_patches(shifted):
+    torch.manual_seed(0)
+    embedding = PatchEmbedding(tiny_config(shifted_patches=shifted)).eval()
+    pixel_values = torch.randn(1, 3, 32, 32)
+    changed = pixel_values.clone()
+    changed[0, :, 3, 8] += 5.0  # the first pixel of the second patch (8x8 patches), next to the first patch's edge
+    with torch.no_grad():
+        before, after = embedding(pixel_values)[0], embedding(changed)[0]
+    moved = (before - after).abs().amax(dim=-1) > 1e-6
+    assert moved[1]  # the patch that holds the pixel
+    assert bool(moved[0]) is shifted  # its left neighbour reads it through the left shift
+    assert not moved[2:].any()  # nothing further away
+
+
+def test_a_shifted_model_saves_reloads_and_takes_other_image_sizes(tmp_path):
+    torch.manual_seed(0)
+    model = ViTSimpleForImageClassification(tiny_config(shifted_patches=True)).eval()
+    assert model.vit.embeddings.patch_embedding.proj.in_features == 5 * 3 * 8 * 8
+    model.save_pretrained(tmp_path)
+    reloaded = ViTSimpleForImageClassification.from_pretrained(tmp_path).eval()
+    assert reloaded.config.shifted_patches is True
+    pixel_values = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(pixel_values).logits, model(pixel_values).logits)
+        larger = model(torch.randn(2, 3, 48, 48), interpolate_pos_encoding=True).logits
+    assert larger.shape == (2, 3) and torch.isfinite(larger).all()
+
+
+@pytest.mark.parametrize("value", ["yes", 1, None])
+def test_shifted_patches_must_be_a_bool(value):
+    with pytest.raises(ValueError, match=f"shifted_patches must be True or False, got {value!r}"):
+        ViTSimpleConfig(shifted_patches=value)
+
+
+def test_a_shifted_model_exports_to_onnx_and_torch_export_with_pytorchs_logits(tmp_path):
+    torch.manual_seed(0)
+    model = ViTSimpleForImageClassification(tiny_config(shifted_patches=True)).eval()
+    pixel_values = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(pixel_values=pixel_values).logits.numpy()
+    onnx_file = export.export_onnx(model, tmp_path / "model.onnx")
+    assert np.abs(export.run_exported(onnx_file, pixel_values) - expected).max() <= 1e-4
+    export.export_program(model, tmp_path / "model.pt2")
+    with torch.no_grad():
+        program = torch.export.load(str(tmp_path / "model.pt2")).module()
+        assert np.abs(program(pixel_values).numpy() - expected).max() <= 1e-4
+
+
+def test_transformers_vit_has_no_shifted_patches_so_the_export_to_it_refuses():
+    model = ViTSimpleForImageClassification(tiny_config(shifted_patches=True, patch_norm=False))
+    with pytest.raises(ValueError, match="no equivalent of shifted_patches=True"):
+        export_to_transformers(model)
+
+
+def test_new_config_leaves_it_off_as_vit_pytorchs_vit_has_it():
+    assert vit_simple.new_config("mini", ["a", "b"], (28, 28)).shifted_patches is False
+    assert vit_simple.new_config("mini", ["a", "b"], (28, 28), "shifted_patches=true").shifted_patches is True
