@@ -21,7 +21,7 @@ from huggingface_hub.hf_api import RepoUrl
 from huggingface_hub.utils import filter_repo_objects
 from PIL import Image
 from safetensors.torch import load_file
-from transformers import AutoImageProcessor, AutoModelForImageClassification, TrainerCallback
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, TrainerCallback
 
 import train_hf
 from conftest import COLORS, FAST, TINY, drawn_figures, make_image_folder, run_script, save_image
@@ -141,6 +141,9 @@ def test_model_card_has_hub_metadata_results_and_usage(scratch):
     assert "Left open on the command line and decided by vit-simple's recipe: `muon` True" in card.text
     assert "`newton_schulz` float32" in card.text or "`newton_schulz` bfloat16" in card.text
     assert "`lr_scheduler_type` constant_with_warmup" in card.text and "`patch_dropout` 0.25" in card.text
+    # shifted patches: in the recipe's record, the card's model description and the saved config
+    assert "`shifted_patches` True" in card.text and "patches of the image and its four 1-pixel shifts" in card.text
+    assert AutoConfig.from_pretrained(scratch["dir"], trust_remote_code=True).shifted_patches is True
     for picture in ("test_confusion_matrix.png", "test_mistakes.png", "test_attention.png", "training_curves.png"):
         assert f"](reports/{picture})" in card.text  # the Hub renders the card's images from the repo
 

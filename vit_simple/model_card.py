@@ -88,6 +88,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "model": f"dim {config.hidden_size}, depth {config.num_hidden_layers}, heads {config.num_attention_heads}, "
                  f"dim_head {config.head_dim}, mlp_dim {config.intermediate_size}, pool {config.pool}",
         "input": f"{height}x{width}x{config.num_channels} images, {patch_h}x{patch_w} patches "
+                 f"{'of the image and its four 1-pixel shifts ' if config.shifted_patches else ''}"
                  f"({config.num_patches} tokens), {config.num_labels} classes",
         "parameters": f"{parameters / 1e6:.2f}M",
         "epochs": (f"{train['epoch']:.2f} of {train['num_train_epochs']:g}, stopped by the training budget "
