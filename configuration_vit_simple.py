@@ -60,6 +60,11 @@ class ViTSimpleConfig(PretrainedConfig):
             pixel (right, left, down, up; zero-filled), stacked on the channels, so the patch projection sees five
             times the channels and each token a little of its neighbours' pixels. train_hf.py turns it on for the
             models it builds from scratch.
+        locality_attention (`bool`, defaults to `False`):
+            Locality self-attention (the same paper; vit-pytorch's `vit_for_small_dataset.LSA`): each head's scale is
+            a learned parameter (`temperature`, the log of the scale, starting at `log(head_dim ** -0.5)`) and no token
+            attends to itself, so attention is sharper and goes to the other tokens. With `shifted_patches` the model
+            is `vit_for_small_dataset.ViT` with the LayerNorm after the patch projection that `vit.ViT` has.
         qkv_bias (`bool`, defaults to `False`):
             Whether the fused query/key/value projection has a bias (True in google's and timm's ViTs).
         patch_norm (`bool`, defaults to `True`):
@@ -117,6 +122,7 @@ class ViTSimpleConfig(PretrainedConfig):
         embedding_dropout_prob=0.0,
         patch_dropout_prob=0.0,
         shifted_patches=False,
+        locality_attention=False,
         qkv_bias=False,
         patch_norm=True,
         layer_norm_eps=1e-5,
@@ -139,6 +145,7 @@ class ViTSimpleConfig(PretrainedConfig):
         self.embedding_dropout_prob = embedding_dropout_prob
         self.patch_dropout_prob = patch_dropout_prob
         self.shifted_patches = shifted_patches
+        self.locality_attention = locality_attention
         self.qkv_bias = qkv_bias
         self.patch_norm = patch_norm
         self.layer_norm_eps = layer_norm_eps
@@ -203,8 +210,9 @@ class ViTSimpleConfig(PretrainedConfig):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}.")
-        if not isinstance(self.shifted_patches, bool):
-            raise ValueError(f"shifted_patches must be True or False, got {self.shifted_patches!r}.")
+        for name in ("shifted_patches", "locality_attention"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if self.initialization not in INITIALIZATIONS:
             raise ValueError(f"initialization must be one of {', '.join(map(repr, INITIALIZATIONS))}, got "
                              f"{self.initialization!r}.")

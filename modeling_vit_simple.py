@@ -159,6 +159,8 @@ class Attention(nn.Module):
         self.heads = config.num_attention_heads
         self.scale = config.head_dim**-0.5
         self.attention_dropout = config.attention_dropout
+        # locality self-attention (vit_for_small_dataset.LSA): a learned log-scale, and no token attends to itself
+        self.temperature = nn.Parameter(torch.tensor(math.log(self.scale))) if config.locality_attention else None
 
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.to_qkv = nn.Linear(config.hidden_size, inner_dim * 3, bias=config.qkv_bias)
@@ -175,10 +177,21 @@ class Attention(nn.Module):
             q = q[:, :, :1]
         dropout = self.attention_dropout if self.training else 0.0
 
+        scale, itself = self.scale, None
+        if self.temperature is not None:
+            scale = self.temperature.exp()
+            itself = torch.eye(q.shape[-2], k.shape[-2], dtype=torch.bool, device=q.device)  # query i is token i
+
         if self.explicit_softmax(output_attentions, k):
-            dots = torch.matmul(q, k.transpose(-1, -2)) * self.scale
+            dots = torch.matmul(q, k.transpose(-1, -2)) * scale
+            if itself is not None:
+                dots = dots.masked_fill(itself, -torch.finfo(dots.dtype).max)
             attn = dots.softmax(dim=-1)
             out = torch.matmul(F.dropout(attn, p=dropout, training=self.training), v)
+        elif itself is not None:  # sdpa takes a float scale: the learned one goes into q
+            attn = None
+            out = F.scaled_dot_product_attention((q * scale).to(q.dtype), k, v, attn_mask=~itself,
+                                                 dropout_p=dropout, scale=1.0)
         else:
             attn = None
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, scale=self.scale)
@@ -264,6 +277,8 @@ class ViTSimplePreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, Attention) and module.temperature is not None:
+            init.constant_(module.temperature, math.log(module.scale))
         elif isinstance(module, Embeddings):
             for parameter in (module.position_embeddings, module.cls_token):
                 if parameter is None:

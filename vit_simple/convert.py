@@ -471,7 +471,8 @@ def convert_vit_weights(source, output_dir=None, image_size=None, timm_model=Non
 def export_to_transformers(model, output_dir=None, image_processor=None):
     """Write a vit-simple classifier (a model, or a folder of one) as a native transformers `ViTForImageClassification`
     folder, which loads with `AutoModelForImageClassification` without remote code, and return that model. Only a
-    model with `patch_norm=False`, `pool="cls"` and `shifted_patches=False` has a transformers equivalent."""
+    model with `patch_norm=False`, `pool="cls"`, `shifted_patches=False` and `locality_attention=False` has a
+    transformers equivalent."""
     if not isinstance(model, torch.nn.Module):
         folder = Path(model)
         with loading(folder):
@@ -488,11 +489,13 @@ def export_to_transformers(model, output_dir=None, image_processor=None):
         (config.patch_norm, "patch_norm=True (LayerNorms around the patch projection)"),
         (config.pool != "cls", f"pool={config.pool!r} (transformers' ViT classifies the CLS token)"),
         (config.shifted_patches, "shifted_patches=True (patches cut from the image and its 1-pixel shifts)"),
+        (config.locality_attention, "locality_attention=True (a learned attention scale, no token attending to "
+                                    "itself)"),
     ) if present]
     if unsupported:
         raise ValueError(f"transformers' ViTForImageClassification has no equivalent of {' and '.join(unsupported)}: "
-                         "only a vit-simple model with patch_norm=False, pool='cls' and shifted_patches=False "
-                         "exports.")
+                         "only a vit-simple model with patch_norm=False, pool='cls', shifted_patches=False and "
+                         "locality_attention=False exports.")
     heads, head_dim = config.num_attention_heads, config.head_dim
     vit_config = ViTConfig(
         image_size=config.image_size,
@@ -559,7 +562,8 @@ def main(argv=None):
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--source", help="transformers or timm ViT: a Hub id, a folder, or a timm weights file")
     what.add_argument("--export", metavar="VIT_SIMPLE", help="a vit-simple folder to write as a native transformers "
-                      "ViTForImageClassification (patch_norm=False, pool='cls', shifted_patches=False)")
+                      "ViTForImageClassification (patch_norm=False, pool='cls', shifted_patches=False, "
+                      "locality_attention=False)")
     parser.add_argument("--output_dir", required=True, help="the folder to write")
     add_image_size_argument(parser, "convert")
     parser.add_argument("--timm_model", help="timm architecture of a weights file, e.g. vit_small_patch16_224")
