@@ -60,6 +60,10 @@ class ViTSimpleConfig(PretrainedConfig):
             pixel (right, left, down, up; zero-filled), stacked on the channels, so the patch projection sees five
             times the channels and each token a little of its neighbours' pixels. train_hf.py turns it on for the
             models it builds from scratch.
+        drop_path_rate (`float`, defaults to 0.0):
+            Stochastic depth (timm's `drop_path_rate`): during training each image skips each block's attention and
+            MLP branches at random, at a rate rising linearly from 0 in the first block to `drop_path_rate` in the
+            last; a kept branch is scaled by `1 / (1 - rate)`. Evaluation runs every branch.
         locality_attention (`bool`, defaults to `False`):
             Locality self-attention (the same paper; vit-pytorch's `vit_for_small_dataset.LSA`): each head's scale is
             a learned parameter (`temperature`, the log of the scale, starting at `log(head_dim ** -0.5)`) and no token
@@ -123,6 +127,7 @@ class ViTSimpleConfig(PretrainedConfig):
         patch_dropout_prob=0.0,
         shifted_patches=False,
         locality_attention=False,
+        drop_path_rate=0.0,
         qkv_bias=False,
         patch_norm=True,
         layer_norm_eps=1e-5,
@@ -146,6 +151,7 @@ class ViTSimpleConfig(PretrainedConfig):
         self.patch_dropout_prob = patch_dropout_prob
         self.shifted_patches = shifted_patches
         self.locality_attention = locality_attention
+        self.drop_path_rate = drop_path_rate
         self.qkv_bias = qkv_bias
         self.patch_norm = patch_norm
         self.layer_norm_eps = layer_norm_eps
@@ -206,7 +212,8 @@ class ViTSimpleConfig(PretrainedConfig):
         if self.pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' (classify the CLS token) or 'mean' (mean of patch tokens), "
                              f"got {self.pool!r}.")
-        for name in ("hidden_dropout_prob", "attention_dropout", "embedding_dropout_prob", "patch_dropout_prob"):
+        for name in ("hidden_dropout_prob", "attention_dropout", "embedding_dropout_prob", "patch_dropout_prob",
+                     "drop_path_rate"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {value!r}.")

@@ -229,19 +229,29 @@ class FeedForward(nn.Module):
         return self.dropout(self.fc2(self.dropout(self.act(self.fc1(self.norm(x))))))
 
 
-class Block(GradientCheckpointingLayer):
-    """One transformer block: `x = attn(x) + x; x = ff(x) + x`."""
+def drop_path(x, rate, training):
+    """Stochastic depth: in training, zero a residual branch for a random `rate` of the images and scale the rest by
+    `1 / (1 - rate)` (timm's `drop_path`); otherwise return it unchanged."""
+    if rate == 0.0 or not training:
+        return x
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1.0 - rate)
+    return x * keep / (1.0 - rate)
 
-    def __init__(self, config):
+
+class Block(GradientCheckpointingLayer):
+    """One transformer block: `x = attn(x) + x; x = ff(x) + x` (each branch under stochastic depth in training)."""
+
+    def __init__(self, config, drop_path_rate=0.0):
         super().__init__()
         self.attn = Attention(config)
         self.ff = FeedForward(config)
+        self.drop_path_rate = drop_path_rate
 
     def forward(self, x, output_attentions=False, cls_only=False):
         """With `cls_only`, only the CLS token (the first) is updated and returned: shape (batch, 1, dim)."""
         attn_out, attn = self.attn(x, output_attentions, cls_only)
-        x = attn_out + (x[:, :1] if cls_only else x)
-        x = self.ff(x) + x
+        x = drop_path(attn_out, self.drop_path_rate, self.training) + (x[:, :1] if cls_only else x)
+        x = drop_path(self.ff(x), self.drop_path_rate, self.training) + x
         return x, attn
 
 
@@ -379,7 +389,8 @@ class ViTSimpleModel(ViTSimplePreTrainedModel):
     def __init__(self, config):
         super().__init__(config)
         self.embeddings = Embeddings(config)
-        self.layers = nn.ModuleList([Block(config) for _ in range(config.num_hidden_layers)])
+        depth, rate = config.num_hidden_layers, config.drop_path_rate
+        self.layers = nn.ModuleList([Block(config, rate * i / max(depth - 1, 1)) for i in range(depth)])
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.post_init()
 
