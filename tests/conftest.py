@@ -8,6 +8,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))  # pytest-xdist's processes share the cores
 os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // WORKERS)))
 
+import re  # noqa: E402
 import subprocess  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -57,6 +58,34 @@ def tiny_config(**overrides):
     kwargs = dict(image_size=32, patch_size=8, dim=32, depth=2, heads=4, dim_head=8, mlp_dim=64, num_labels=3)
     kwargs.update(overrides)
     return ViTSimpleConfig(**kwargs)
+
+
+def rename_state(state, table):
+    """A state dict under new names: the first (regular expression, replacement) of `table` that matches each name."""
+    renamed = {}
+    for name, tensor in state.items():
+        for pattern, replacement in table:
+            new_name = re.sub(pattern, replacement, name)
+            if new_name != name:
+                renamed[new_name] = tensor
+                break
+        else:
+            raise KeyError(f"no vit-simple name for {name}")
+    return renamed
+
+
+def assert_exports_agree(model, tmp_path, pixel_values, atol=1e-4):
+    """The model's ONNX and torch.export files give its PyTorch logits."""
+    from vit_simple import export
+
+    with torch.no_grad():
+        expected = model(pixel_values=pixel_values).logits.numpy()
+    onnx_file = export.export_onnx(model, tmp_path / "model.onnx")
+    assert np.abs(export.run_exported(onnx_file, pixel_values) - expected).max() <= atol
+    export.export_program(model, tmp_path / "model.pt2")
+    with torch.no_grad():
+        program = torch.export.load(str(tmp_path / "model.pt2")).module()
+        assert np.abs(program(pixel_values).numpy() - expected).max() <= atol
 
 
 # Drawing the four report figures (matplotlib's layout and rendering) costs a tiny run more than its training: about

@@ -4,8 +4,6 @@ LayerNorm after the patch projection that vit-pytorch's ViT has; same weights, s
 at the plain scale, learns its scale, survives saving and exporting, and is refused where a format has no
 equivalent."""
 
-import re
-
 import numpy as np
 import pytest
 import torch
@@ -13,8 +11,7 @@ from vit_pytorch import vit_for_small_dataset
 
 from configuration_vit_simple import ViTSimpleConfig
 from modeling_vit_simple import ViTSimpleForImageClassification
-from tests.conftest import tiny_config
-from vit_simple import export
+from tests.conftest import assert_exports_agree, rename_state, tiny_config
 from vit_simple.convert import export_to_transformers
 
 # vit_for_small_dataset.ViT name (regular expression) -> vit-simple name
@@ -34,19 +31,6 @@ SMALL_TO_VIT_SIMPLE = [
 ]
 
 
-def small_to_vit_simple(state):
-    converted = {}
-    for name, tensor in state.items():
-        for pattern, replacement in SMALL_TO_VIT_SIMPLE:
-            new_name = re.sub(pattern, replacement, name)
-            if new_name != name:
-                converted[new_name] = tensor
-                break
-        else:
-            raise KeyError(f"no vit-simple name for {name}")
-    return converted
-
-
 def pair_of_models(attn_implementation):
     torch.manual_seed(0)
     theirs = vit_for_small_dataset.ViT(image_size=32, patch_size=8, num_classes=5, dim=32, depth=2, heads=4,
@@ -62,7 +46,7 @@ def pair_of_models(attn_implementation):
                              attn_implementation=attn_implementation)
     ours = ViTSimpleForImageClassification(config)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in theirs.parameters())
-    ours.load_state_dict(small_to_vit_simple(theirs.state_dict()), strict=True)
+    ours.load_state_dict(rename_state(theirs.state_dict(), SMALL_TO_VIT_SIMPLE), strict=True)
     return ours, theirs
 
 
@@ -125,15 +109,7 @@ def test_bf16_autocast_runs_with_the_mask():
 def test_it_exports_to_onnx_and_torch_export_with_pytorchs_logits(tmp_path):
     torch.manual_seed(0)
     model = ViTSimpleForImageClassification(tiny_config(locality_attention=True, shifted_patches=True)).eval()
-    pixel_values = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        expected = model(pixel_values=pixel_values).logits.numpy()
-    onnx_file = export.export_onnx(model, tmp_path / "model.onnx")
-    assert np.abs(export.run_exported(onnx_file, pixel_values) - expected).max() <= 1e-4
-    export.export_program(model, tmp_path / "model.pt2")
-    with torch.no_grad():
-        program = torch.export.load(str(tmp_path / "model.pt2")).module()
-        assert np.abs(program(pixel_values).numpy() - expected).max() <= 1e-4
+    assert_exports_agree(model, tmp_path, torch.randn(3, 3, 32, 32))
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None])

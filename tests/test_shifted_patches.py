@@ -3,7 +3,6 @@ from the image and its four 1-pixel shifts. It computes what vit-pytorch's SPT c
 neighbours' edge pixels, survives saving, exports to ONNX and torch.export, and is refused where a format has no
 equivalent."""
 
-import numpy as np
 import pytest
 import torch
 from vit_pytorch.vit_for_small_dataset import SPT
@@ -11,8 +10,7 @@ from vit_pytorch.vit_for_small_dataset import SPT
 import vit_simple
 from configuration_vit_simple import ViTSimpleConfig
 from modeling_vit_simple import PatchEmbedding, ViTSimpleForImageClassification, shift_and_stack
-from tests.conftest import tiny_config
-from vit_simple import export
+from tests.conftest import assert_exports_agree, tiny_config
 from vit_simple.convert import export_to_transformers
 
 
@@ -80,15 +78,7 @@ def test_shifted_patches_must_be_a_bool(value):
 def test_a_shifted_model_exports_to_onnx_and_torch_export_with_pytorchs_logits(tmp_path):
     torch.manual_seed(0)
     model = ViTSimpleForImageClassification(tiny_config(shifted_patches=True)).eval()
-    pixel_values = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        expected = model(pixel_values=pixel_values).logits.numpy()
-    onnx_file = export.export_onnx(model, tmp_path / "model.onnx")
-    assert np.abs(export.run_exported(onnx_file, pixel_values) - expected).max() <= 1e-4
-    export.export_program(model, tmp_path / "model.pt2")
-    with torch.no_grad():
-        program = torch.export.load(str(tmp_path / "model.pt2")).module()
-        assert np.abs(program(pixel_values).numpy() - expected).max() <= 1e-4
+    assert_exports_agree(model, tmp_path, torch.randn(3, 3, 32, 32))
 
 
 def test_transformers_vit_has_no_shifted_patches_so_the_export_to_it_refuses():
