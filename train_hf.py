@@ -18,6 +18,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Sized
 
 import datasets
 import transformers
@@ -154,7 +155,8 @@ def main(args=None, callbacks=()):
         train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         check_finite_weights(trainer.model, trainer.divergence_advice())
         results["train"] = {**train_result.metrics, "train_images_per_second": clock.images_per_second(training_args),
-                            "train_minutes": clock.total_seconds / 60, "num_train_epochs": training_args.num_train_epochs}
+                            "train_minutes": clock.total_seconds / 60, "num_train_epochs": training_args.num_train_epochs,
+                            **sample_count("train", train)}
         if clock.stopped_at is not None:
             results["train"].update(max_train_minutes=training_args.max_train_minutes, stopped_by_budget=True)
     predictions = {}  # evaluated once each, at the end; the test split only here
@@ -169,7 +171,7 @@ def main(args=None, callbacks=()):
             prefix = "eval" if split == "validation" else split
             predictions[split] = trainer.predict(evaluation[split], metric_key_prefix=prefix)
             if split in splits:
-                results[prefix] = predictions[split].metrics
+                results[prefix] = {**predictions[split].metrics, **sample_count(prefix, evaluation[split])}
             if training_args.do_train and split in splits:
                 check_finite_metric(f"{prefix} loss", results[prefix].get(f"{prefix}_loss"), trainer.divergence_advice())
             if training_args.test_time_augmentation and split in splits:  # beside the saved model's own accuracy
@@ -268,6 +270,12 @@ def write_reports(trainer, folder, evaluation, predictions, predict_split, label
         return None
     return write_run_reports(trainer, folder, evaluation, predictions, predict_split, label_names,
                              data_args.image_column_name, temperature)
+
+
+def sample_count(prefix, part):
+    """{'<prefix>_samples': its size}, as transformers' example scripts record it (which validation images a run
+    held out depends on it: benchmarks/calibrate_saved.py reads it); nothing for a stream, which has no size."""
+    return {f"{prefix}_samples": len(part)} if isinstance(part, Sized) else {}
 
 
 def summary(results, wall_seconds, training_args, repo_id=None):

@@ -2,7 +2,8 @@
 """Calibration of models train_hf.py saved before it calibrated (or with --calibrate false): the temperature the run
 would have fitted on its validation split, and ECE (15 bins), NLL and Brier score before and after on the validation
 and test splits, as JSON lines. The split is the run's own (the same --seed and --train_val_split hold out the same
-6,000 Fashion-MNIST images); evaluation runs as the run did (bf16 autocast where bfloat16 is native).
+images: 6,000 of Fashion-MNIST before round 10, the 2,000 its all_results.json records after); evaluation runs as
+the run did (bf16 autocast where bfloat16 is native).
 
     .venv/bin/python benchmarks/calibrate_saved.py RUN_FOLDER [RUN_FOLDER ...]
 """
@@ -36,13 +37,20 @@ def run_seed(folder):
     return int(found.group(1))
 
 
+def run_validation_size(folder):
+    """The --max_validation_size that holds out the run's own validation images: the count its all_results.json
+    records, or 0 (every held-out image: 6,000 of Fashion-MNIST) for the runs before round 10, which recorded none."""
+    results = folder / "all_results.json"
+    return json.loads(results.read_text()).get("eval_samples", 0) if results.is_file() else 0
+
+
 def calibrate_saved(folder):
     folder = Path(folder)
     state = json.loads((folder / "trainer_state.json").read_text()) if (folder / "trainer_state.json").is_file() else {}
     seed = run_seed(folder)
     model = AutoModelForImageClassification.from_pretrained(folder, calibration_temperature=1.0).eval()
     processor = AutoImageProcessor.from_pretrained(folder)
-    data_args = DataArguments(horizontal_flip=True)
+    data_args = DataArguments(horizontal_flip=True, max_validation_size=run_validation_size(folder))
     dataset, _ = load_data(data_args, None, seed)
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(output_dir=scratch, per_device_eval_batch_size=512, bf16=hardware.native_bfloat16(),

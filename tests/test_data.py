@@ -1,6 +1,8 @@
 """The data of a run (vit_simple.data): Fashion-MNIST by default, image folders, saved and Hub data sets, a validation
 split held out where there is none; every problem with the data is one line that says what to do."""
 
+from collections import Counter
+
 import pytest
 from datasets import Dataset, Features, Value, load_from_disk
 from datasets import Image as ImageFeature
@@ -24,6 +26,27 @@ def test_fashion_mnist_splits_keep_a_stratified_validation_split_out_of_training
     assert (len(dataset["train"]), len(dataset["validation"]), len(dataset["test"])) == (144, 16, 64)
     again, _ = loaded(tmp_path / "cache", dataset_name=str(fashion_slice))
     assert again["validation"]["label"] == dataset["validation"]["label"]  # the same split each time
+
+
+def pixels(split):
+    return [image.tobytes() for image in split["image"]]
+
+
+def test_the_validation_cap_keeps_a_stratified_subset_of_the_held_out_images_and_trains_on_the_rest(fashion_slice):
+    options = dict(dataset_name=str(fashion_slice), train_val_split=0.25)
+    whole, _ = loaded(**options, max_validation_size=0)  # every held-out image validates
+    capped, _ = loaded(**options, max_validation_size=20)
+    assert (len(whole["train"]), len(whole["validation"])) == (120, 40)
+    assert (len(capped["train"]), len(capped["validation"])) == (140, 20)
+    held_out, kept = Counter(whole["validation"]["label"]), Counter(capped["validation"]["label"])
+    assert all(abs(kept[label] - count / 2) <= 1 for label, count in held_out.items())  # stratified: half of each class
+    # nested: the capped run validates on images the uncapped run held out too, and trains on the others
+    assert set(pixels(capped["validation"])) <= set(pixels(whole["validation"]))
+    assert not set(pixels(capped["validation"])) & set(pixels(capped["train"]))
+    assert sorted(pixels(capped["train"]) + pixels(capped["validation"])) == sorted(
+        pixels(whole["train"]) + pixels(whole["validation"]))
+    larger, _ = loaded(**options, max_validation_size=100)  # above what is held out: all of it
+    assert pixels(larger["validation"]) == pixels(whole["validation"])
 
 
 def test_fashion_mnist_is_converted_once_then_read_from_the_cache(fashion_slice, tmp_path, monkeypatch):

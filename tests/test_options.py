@@ -123,6 +123,7 @@ def test_a_new_model_trains_with_the_recipes_patch_dropout_unless_the_overrides_
     (["--crop_padding", "0"], "--crop_padding must be a whole number of pixels, at least 1"),
     (["--random_erasing", "1.5"], "--random_erasing is a probability between 0 and 1, got 1.5"),
     (["--train_val_split", "1"], "--train_val_split must be a fraction between 0 and 1"),
+    (["--max_validation_size", "-1"], "--max_validation_size must be a number of images, or 0 to keep every"),
     (["--max_train_minutes", "0"], "--max_train_minutes must be a positive number of minutes"),
     (["--do_train", "false"], "--do_train false needs --model_name_or_path"),
     (["--streaming", "true"], "--streaming needs --max_steps"),

@@ -171,19 +171,32 @@ def preview(names, count=5):
 
 
 def hold_out_validation(train, data_args, seed):
-    """Split a validation set off the training data: --train_val_split of it, stratified by class when possible
-    (--streaming: the first --max_eval_samples examples, default 1000)."""
+    """Split a validation set off the training data: --train_val_split of it, stratified by class when possible, of
+    which at most --max_validation_size images are kept (a stratified subset, chosen by the same seed) and the rest
+    go back to training. The cap's validation images are among those of a larger cap or of none, so runs with
+    different caps can be compared on the smaller one's images. (--streaming: the first --max_eval_samples examples,
+    default 1000.)"""
     if data_args.streaming:
         count = data_args.max_eval_samples or 1000
         return train.skip(count), train.take(count)
     if len(train) < 2:
         raise InputError(f"The train split has {len(train)} example(s): too few to hold out a validation split. Add "
                          "images, or give a validation split (--validation_dir).")
-    split = dict(test_size=data_args.train_val_split, seed=seed)
+    train, validation = split_off(train, data_args.train_val_split, data_args.label_column_name, seed)
+    cap = data_args.max_validation_size
+    if cap and len(validation) > cap:
+        returned, validation = split_off(validation, cap, data_args.label_column_name, seed)
+        train = datasets.concatenate_datasets([train, returned])
+    return train, validation
+
+
+def split_off(part, size, label_column, seed):
+    """(the rest, `size` of `part`): a fraction or a count, stratified by class when possible."""
+    split = dict(test_size=size, seed=seed)
     try:
-        parts = train.train_test_split(stratify_by_column=data_args.label_column_name, **split)
+        parts = part.train_test_split(stratify_by_column=label_column, **split)
     except ValueError:  # a class too rare to stratify (fewer than 2 examples, or fewer than classes held out)
-        parts = train.train_test_split(**split)
+        parts = part.train_test_split(**split)
     return parts["train"], parts["test"]
 
 

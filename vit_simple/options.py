@@ -76,6 +76,10 @@ class DataArguments:
     label_column_name: str = field(default="label", metadata={"help": "The column holding the class labels."})
     train_val_split: float = field(default=recipe.VALIDATION_SPLIT, metadata={
         "help": "Fraction of the training split held out for validation when the data set has no validation split."})
+    max_validation_size: int = field(default=recipe.MAX_VALIDATION_SIZE, metadata={"help": (
+        "Keep at most this many of the --train_val_split images for validation (a stratified subset) and train on "
+        f"the rest; 0 keeps them all. Default {recipe.MAX_VALIDATION_SIZE}: enough to fit the temperature as well as "
+        "6,000 do and to follow the run, and Fashion-MNIST trains on 58,000 images instead of 54,000.")})
     max_train_samples: int | None = field(default=None, metadata={
         "help": "Train on only this many (shuffled) training examples: for quick runs and debugging."})
     max_eval_samples: int | None = field(default=None, metadata={
@@ -322,6 +326,9 @@ def check_values(data_args, train):
     """Refuse values that are out of range, before anything is built."""
     if not 0 < data_args.train_val_split < 1:
         raise InputError(f"--train_val_split must be a fraction between 0 and 1, got {data_args.train_val_split}.")
+    if data_args.max_validation_size < 0:
+        raise InputError("--max_validation_size must be a number of images, or 0 to keep every held-out image, got "
+                         f"{data_args.max_validation_size}.")
     if not 0 <= data_args.random_erasing <= 1:
         raise InputError(f"--random_erasing is a probability between 0 and 1, got {data_args.random_erasing}.")
     if data_args.crop_padding is not None and data_args.crop_padding < 1:

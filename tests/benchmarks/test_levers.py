@@ -26,6 +26,7 @@ def test_the_measured_levers_change_what_their_names_say(tmp_path):
     parsed = {name: parse_arguments(levers.command(name, 1, args)[0][2:])
               for name in ("default", "previous", "adamw_ema", "muon_shift")}
     default, previous = parsed["default"].training, parsed["previous"].training
+    assert parsed["default"].data.max_validation_size == 0  # all 6,000 held-out images validate, as they did then
     assert default.muon is True and default.ema_decay == 0.999 and default.do_predict is True  # --test
     assert default.per_device_train_batch_size == 128 == parse_arguments([]).training.per_device_train_batch_size
     batch256 = parse_arguments(levers.command("batch256", 1, args)[0][2:]).training
