@@ -6,13 +6,20 @@ images: 6,000 of Fashion-MNIST before round 10, the 2,000 its all_results.json r
 the run did (bf16 autocast where bfloat16 is native).
 
     .venv/bin/python benchmarks/calibrate_saved.py RUN_FOLDER [RUN_FOLDER ...]
+
+`--calibration_sizes 500,1000,2000` also fits the temperature on random subsets of the validation split of each size
+(20 draws each) and reports the spread of T and of the test ECE it gives: how many validation images a temperature
+needs (recipe.MAX_VALIDATION_SIZE).
 """
 
+import argparse
 import json
 import re
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,7 +51,24 @@ def run_validation_size(folder):
     return json.loads(results.read_text()).get("eval_samples", 0) if results.is_file() else 0
 
 
-def calibrate_saved(folder):
+def subset_temperatures(splits, sizes, draws=20, seed=0):
+    """For each size, the temperature fitted on `draws` random subsets of that many validation images (without
+    replacement): T's mean and standard deviation, and the mean and largest test ECE those temperatures give."""
+    logits, labels = splits["eval"]
+    rng = np.random.default_rng(seed)
+    rows = {}
+    for size in sizes:
+        if not 0 < size <= len(labels):
+            raise SystemExit(f"--calibration_sizes {size}: the validation split has {len(labels)} images.")
+        temperatures = [fit_temperature(logits[chosen], labels[chosen])
+                        for chosen in (rng.choice(len(labels), size, replace=False) for _ in range(draws))]
+        eces = [calibration_metrics(*splits["test"], temperature)["ece"] for temperature in temperatures]
+        rows[size] = {"temperature_mean": float(np.mean(temperatures)), "temperature_std": float(np.std(temperatures)),
+                      "test_ece_mean": float(np.mean(eces)), "test_ece_max": float(np.max(eces))}
+    return rows
+
+
+def calibrate_saved(folder, calibration_sizes=()):
     folder = Path(folder)
     state = json.loads((folder / "trainer_state.json").read_text()) if (folder / "trainer_state.json").is_file() else {}
     seed = run_seed(folder)
@@ -64,9 +88,20 @@ def calibrate_saved(folder):
     temperature = fit_temperature(*splits["eval"])
     results = calibration_results(temperature, splits)
     results.update({f"{prefix}_accuracy": calibration_metrics(*split)["accuracy"] for prefix, split in splits.items()})
+    if calibration_sizes:
+        results["calibration_sizes"] = subset_temperatures(splits, calibration_sizes)
     return {"folder": str(folder), "seed": seed, "epochs": state.get("epoch"), **results}
 
 
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folders", nargs="+", metavar="RUN_FOLDER")
+    parser.add_argument("--calibration_sizes", type=lambda text: [int(size) for size in text.split(",")], default=[],
+                        help="comma-separated subset sizes, e.g. 500,1000,2000")
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    for run in sys.argv[1:]:
-        print(json.dumps(calibrate_saved(run)), flush=True)
+    arguments = parse_args()
+    for run in arguments.folders:
+        print(json.dumps(calibrate_saved(run, arguments.calibration_sizes)), flush=True)
