@@ -108,6 +108,7 @@ def test_scratch_run_reports_validation_and_test_apart(scratch):
     # 160 images, 10% held out for validation, stratified: 144 train, 16 validation; the 64 official test images
     assert saved["eval_samples_per_second"] > 0 and results["test"]["test_runtime"] > 0
     assert (saved["train_samples"], saved["eval_samples"], saved["test_samples"]) == (144, 16, 64)
+    assert "- images: 144 training, 16 validation, 64 test\n" in (scratch["dir"] / "README.md").read_text()
     state = json.loads((scratch["dir"] / "trainer_state.json").read_text())
     assert state["global_step"] == 2 * 9  # 144 / 16 per epoch, 2 epochs
 

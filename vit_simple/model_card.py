@@ -10,6 +10,7 @@ from configuration_vit_simple import pair
 from vit_simple.sources import hub_id
 
 METRICS = {"accuracy": "Accuracy", "macro_f1": "Macro F1", "top_5_accuracy": "Top-5 accuracy"}
+SPLIT_NAMES = {"train": "training", "eval": "validation"}  # a results prefix as the card names its split
 HUB_METRIC_TYPES = {"accuracy": "accuracy", "macro_f1": "f1", "top_5_accuracy": "accuracy"}
 
 
@@ -84,6 +85,8 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         if split in results:
             values = [results[split].get(f"{split}_{key}") for key in METRICS]
             rows.append(f"| {title} | " + " | ".join("-" if v is None else f"{100 * v:.2f}%" for v in values) + " |")
+    counts = ", ".join(f"{metrics[f'{prefix}_samples']:,} {SPLIT_NAMES.get(prefix, prefix)}"  # stream: no sizes
+                       for prefix, metrics in results.items() if f"{prefix}_samples" in metrics)
     hyperparameters = {
         "model": f"dim {config.hidden_size}, depth {config.num_hidden_layers}, heads {config.num_attention_heads}, "
                  f"dim_head {config.head_dim}, mlp_dim {config.intermediate_size}, pool {config.pool}",
@@ -91,6 +94,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
                  f"{'of the image and its four 1-pixel shifts ' if config.shifted_patches else ''}"
                  f"({config.num_patches} tokens), {config.num_labels} classes",
         "parameters": f"{parameters / 1e6:.2f}M",
+        **({"images": counts} if counts else {}),
         "epochs": (f"{train['epoch']:.2f} of {train['num_train_epochs']:g}, stopped by the training budget "
                    f"(--max_train_minutes {train['max_train_minutes']:g})" if train.get("stopped_by_budget") else
                    f"{train.get('epoch', training_args.num_train_epochs):g}"),
