@@ -77,9 +77,9 @@ class DataArguments:
     train_val_split: float = field(default=recipe.VALIDATION_SPLIT, metadata={
         "help": "Fraction of the training split held out for validation when the data set has no validation split."})
     max_validation_size: int = field(default=recipe.MAX_VALIDATION_SIZE, metadata={"help": (
-        "Keep at most this many of the --train_val_split images for validation (a stratified subset) and train on "
-        f"the rest; 0 keeps them all. Default {recipe.MAX_VALIDATION_SIZE}: enough to fit the temperature as well as "
-        "6,000 do and to follow the run, and Fashion-MNIST trains on 58,000 images instead of 54,000.")})
+        "Keep at most this many of the --train_val_split images for validation (a stratified subset of them, the "
+        "same seed's) and train on the rest; 0 keeps them all. 2000 fits the calibration temperature as well as "
+        "6,000 images do: a final fit on more of the data once the recipe is chosen.")})
     max_train_samples: int | None = field(default=None, metadata={
         "help": "Train on only this many (shuffled) training examples: for quick runs and debugging."})
     max_eval_samples: int | None = field(default=None, metadata={
