@@ -2,14 +2,15 @@
 """Calibration of models train_hf.py saved before it calibrated (or with --calibrate false): the temperature the run
 would have fitted on its validation split, and ECE (15 bins), NLL and Brier score before and after on the validation
 and test splits, as JSON lines. The split is the run's own (the same --seed and --train_val_split hold out the same
-images: 6,000 of Fashion-MNIST before round 10, the 2,000 its all_results.json records after); evaluation runs as
-the run did (bf16 autocast where bfloat16 is native).
+images: as many as its all_results.json records as eval_samples, and every held-out image, 6,000 of Fashion-MNIST,
+for the runs before round 10, which recorded none); evaluation runs as the run did (bf16 autocast where bfloat16 is
+native).
 
     .venv/bin/python benchmarks/calibrate_saved.py RUN_FOLDER [RUN_FOLDER ...]
 
 `--calibration_sizes 500,1000,2000` also fits the temperature on random subsets of the validation split of each size
 (20 draws each) and reports the spread of T and of the test ECE it gives: how many validation images a temperature
-needs (recipe.MAX_VALIDATION_SIZE).
+needs (--max_validation_size).
 """
 
 import argparse
