@@ -147,6 +147,7 @@ def main(args=None, callbacks=()):
         compute_metrics=metrics_function(len(label_names)),
         callbacks=list(callbacks),
         muon_learning_rate=training_args.muon_learning_rate if training_args.muon else None,
+        muon_split_qkv=training_args.muon_split_qkv,
         ema_decay=training_args.ema_decay if training_args.do_train else 0.0,
     )
 

@@ -108,3 +108,42 @@ def test_newton_schulz_runs_in_bfloat16_only_where_it_is_native(monkeypatch, nat
 def test_by_default_newton_schulz_runs_in_bfloat16_only_where_it_is_native(monkeypatch, native, expected):
     monkeypatch.setattr(hardware, "native_bfloat16", lambda: native)
     assert BatchedMuon(make_params(), lr=1e-2).ns_dtype == expected
+
+
+@pytest.mark.parametrize("nesterov", [True, False])
+def test_row_blocks_step_each_block_as_torch_muon_steps_a_matrix_of_its_own(nesterov):
+    """A fused qkv projection cut into 3 row blocks steps as torch's Muon steps q, k and v given as three matrices
+    (modded-nanogpt's Muon), and not as it steps the fused matrix."""
+    kwargs = {"lr": 2e-3, "weight_decay": 0.05, "adjust_lr_fn": "match_rms_adamw", "nesterov": nesterov}
+    fused, square = make_params()[0], make_params()[4]  # (24, 8): three (8, 8) blocks; and an uncut matrix beside it
+    ours = [torch.nn.Parameter(fused.detach().clone()), torch.nn.Parameter(square.detach().clone())]
+    theirs = [torch.nn.Parameter(block.clone()) for block in fused.detach().chunk(3)] + \
+        [torch.nn.Parameter(square.detach().clone())]
+    whole = [torch.nn.Parameter(fused.detach().clone()), torch.nn.Parameter(square.detach().clone())]
+    batched = BatchedMuon(ours, ns_dtype=torch.bfloat16, row_blocks={ours[0]: 3}, **kwargs)
+    reference = torch.optim.Muon(theirs, **kwargs)
+    uncut = BatchedMuon(whole, ns_dtype=torch.bfloat16, **kwargs)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        grads = [torch.randn(24, 8, generator=generator), torch.randn(8, 8, generator=generator)]
+        ours[0].grad, ours[1].grad = grads[0].clone(), grads[1].clone()
+        whole[0].grad, whole[1].grad = grads[0].clone(), grads[1].clone()
+        for param, grad in zip(theirs, [*grads[0].chunk(3), grads[1]]):
+            param.grad = grad.clone()
+        for optimizer in (batched, reference, uncut):
+            optimizer.step()
+    torch.testing.assert_close(ours[0], torch.cat(theirs[:3]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours[1], theirs[3], rtol=0, atol=1e-6)
+    torch.testing.assert_close(ours[1], whole[1], rtol=0, atol=0)  # the uncut matrix steps as before
+    assert (ours[0] - whole[0]).abs().max() > 1e-4  # cutting changes the fused matrix's steps
+    # one momentum buffer per parameter, as torch's: checkpoints load with or without row blocks
+    torch.testing.assert_close(batched.state[ours[0]]["momentum_buffer"],
+                               torch.cat([reference.state[p]["momentum_buffer"] for p in theirs[:3]]), rtol=0, atol=1e-6)
+    assert set(batched.state_dict()["state"][0]) == set(uncut.state_dict()["state"][0])
+
+
+@pytest.mark.parametrize("shape, blocks", [((24, 8), 5), ((24, 8), 0), ((8, 24), 3)])
+def test_row_blocks_that_do_not_cut_evenly_are_refused(shape, blocks):
+    param = torch.nn.Parameter(torch.randn(shape))
+    with pytest.raises(ValueError, match="cannot be cut"):
+        BatchedMuon([param], lr=1e-2, row_blocks={param: blocks})

@@ -33,6 +33,17 @@ def test_weight_decay_skips_what_the_model_says(tmp_path):
         (0.0, len(model.no_weight_decay())), (0.05, len(decayed))]
 
 
+@pytest.mark.parametrize("split", [True, False])
+def test_muon_cuts_each_fused_qkv_into_q_k_and_v_only_when_asked(tmp_path, split):
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config())
+    args = TrainingArguments(learning_rate=1e-3, output_dir=str(tmp_path), use_cpu=True, eval_strategy="no")
+    optimizer = ViTSimpleTrainer(model=model, args=args, muon_learning_rate=2e-3, muon_split_qkv=split).create_optimizer()
+    name_of = {param: name for name, param in model.named_parameters()}
+    expected = {f"vit.layers.{i}.attn.to_qkv.weight": 3 for i in range(model.config.num_hidden_layers)} if split else {}
+    assert {name_of[p]: blocks for p, blocks in optimizer.muon.row_blocks.items()} == expected
+    assert all(len(group["params"]) for group in optimizer.muon.param_groups)  # the qkv matrices are still Muon's
+
+
 def test_muon_takes_the_blocks_weight_matrices_and_adamw_the_rest_under_one_schedule(tmp_path):
     torch.manual_seed(0)
     model = vit_simple.ViTSimpleForImageClassification(tiny_config())

@@ -101,7 +101,8 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "batch size": f"{training_args.per_device_train_batch_size} per device x {training_args.world_size} "
                       f"device(s) x {training_args.gradient_accumulation_steps} accumulation step(s)",
         "optimizer": (f"Muon (torch.optim.Muon's update, Newton-Schulz in {chosen.get('newton_schulz', 'bfloat16')}; "
-                      f"learning rate {training_args.muon_learning_rate:g}) for the blocks' weight matrices, "
+                      f"learning rate {training_args.muon_learning_rate:g}) for the blocks' weight matrices"
+                      + (", q, k and v apart, " if getattr(training_args, "muon_split_qkv", False) else ", ")
                       if getattr(training_args, "muon", False) else "")
                      + f"{value(training_args.optim)}, learning rate {training_args.learning_rate:g}, weight decay "
                      f"{training_args.weight_decay:g} (weight matrices only)",

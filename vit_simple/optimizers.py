@@ -23,11 +23,20 @@ class BatchedMuon(torch.optim.Muon):
     optimizer step costs a fraction. `ns_dtype=torch.float32` runs the iterations in float32, for machines where
     bfloat16 products are emulated. The default (None) is bfloat16 where it is native and float32 elsewhere; a run
     picks with `newton_schulz_dtype`, float32 too under --bf16 false. The state (`momentum_buffer` per matrix) is
-    torch's, so checkpoints move between the two and between dtypes."""
+    torch's, so checkpoints move between the two and between dtypes.
 
-    def __init__(self, params, *args, ns_dtype=None, **kwargs):
+    `row_blocks` ({parameter: k}) cuts a parameter's rows into k equal blocks that are orthogonalised (and their
+    learning rates adjusted) each on its own, as if they were k matrices: a fused qkv projection's q, k and v, which
+    modded-nanogpt's Muon treats as three matrices. The state stays one momentum buffer per parameter."""
+
+    def __init__(self, params, *args, ns_dtype=None, row_blocks=None, **kwargs):
         super().__init__(params, *args, **kwargs)
         self.ns_dtype = newton_schulz_dtype(bf16=True) if ns_dtype is None else ns_dtype
+        self.row_blocks = dict(row_blocks or {})
+        for param, blocks in self.row_blocks.items():
+            if param.dim() != 2 or blocks < 1 or param.size(0) % blocks:
+                raise ValueError(f"row_blocks: a {tuple(param.shape)} parameter cannot be cut into {blocks} equal "
+                                 "blocks of rows.")
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -42,15 +51,26 @@ class BatchedMuon(torch.optim.Muon):
             updates = torch._foreach_lerp(grads, buffers, momentum) if group["nesterov"] else buffers
             by_shape = {}
             for param, update in zip(params, updates):
-                same, stacked = by_shape.setdefault(param.shape, ([], []))
-                same.append(param)
-                stacked.append(update)
+                blocks = self.row_blocks.get(param, 1)
+                # views: the in-place decay and update below write through them into the parameter
+                pieces = [(param, update)] if blocks == 1 else zip(param.view(blocks, -1, param.size(-1)).unbind(0),
+                                                                   update.view(blocks, -1, update.size(-1)).unbind(0))
+                for block, block_update in pieces:
+                    same, stacked = by_shape.setdefault(block.shape, ([], []))
+                    same.append(block)
+                    stacked.append(block_update)
             for shape, (same, stacked) in by_shape.items():
                 ortho = newton_schulz(torch.stack(stacked), group["ns_coefficients"], group["ns_steps"], group["eps"],
                                       self.ns_dtype)
                 torch._foreach_mul_(same, 1 - lr * group["weight_decay"])
                 torch._foreach_add_(same, list(ortho.unbind(0)), alpha=-_adjust_lr(lr, group["adjust_lr_fn"], shape))
         return loss
+
+
+def fused_qkv_blocks(model, names):
+    """BatchedMuon's `row_blocks` for the fused qkv projections among the parameters `names`: 3 for each
+    `to_qkv.weight`, whose rows are q's, then k's, then v's (the "(qkv h d)" layout the attention splits)."""
+    return {param: 3 for name, param in model.named_parameters() if name in names and name.endswith("to_qkv.weight")}
 
 
 def closure_loss(closure):

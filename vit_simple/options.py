@@ -131,6 +131,9 @@ class TrainArguments(TrainingArguments):
         "Default: Muon from scratch, AdamW alone when fine-tuning a checkpoint.")})
     muon_learning_rate: float = field(default=recipe.MUON_LEARNING_RATE, metadata={
         "help": "Peak learning rate of Muon (its updates scaled to AdamW's size: adjust_lr_fn='match_rms_adamw')."})
+    muon_split_qkv: bool = field(default=recipe.MUON_SPLIT_QKV, metadata={"help": (
+        "Muon orthogonalises each block's query, key and value matrices apart, as modded-nanogpt does, instead of "
+        "the fused qkv projection as one matrix (round 11: level with it at 20 epochs, so off).")})
     weight_decay: float = field(default=recipe.WEIGHT_DECAY, metadata={
         "help": "Weight decay of AdamW and Muon, on weight matrices only (the model's no_weight_decay() takes none)."})
     lr_scheduler_type: SchedulerType | None = field(default=None, metadata={"help": (

@@ -19,7 +19,8 @@ from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
 from vit_simple.errors import InputError
-from vit_simple.optimizers import BatchedMuon, MuonWithAdamW, block_matrix_names, newton_schulz_dtype
+from vit_simple.optimizers import (BatchedMuon, MuonWithAdamW, block_matrix_names, fused_qkv_blocks,
+                                   newton_schulz_dtype)
 from vit_simple.saving import RunDiverged
 
 logger = logging.getLogger(__name__)
@@ -28,10 +29,12 @@ EMA_FILE = "ema.safetensors"  # the weight average, inside each checkpoint folde
 
 class ViTSimpleTrainer(Trainer):
     """Trainer that decays only what the model's `no_weight_decay()` allows, can give the blocks' weight matrices to
-    Muon (`muon_learning_rate`: set for Muon, None for AdamW alone), and leaves README.md to train_hf.py."""
+    Muon (`muon_learning_rate`: set for Muon, None for AdamW alone; `muon_split_qkv`: q, k and v orthogonalised
+    apart), and leaves README.md to train_hf.py."""
 
-    def __init__(self, *args, muon_learning_rate=None, ema_decay=None, **kwargs):
+    def __init__(self, *args, muon_learning_rate=None, muon_split_qkv=False, ema_decay=None, **kwargs):
         self.muon_learning_rate = muon_learning_rate
+        self.muon_split_qkv = muon_split_qkv
         self.non_finite = None  # (what, value) once a training loss is NaN or infinite: the run stops at that step
         self.weight_average = WeightAverage(ema_decay) if ema_decay else None
         if self.weight_average is not None:  # first, so that it completes a checkpoint before other callbacks run
@@ -100,7 +103,8 @@ class ViTSimpleTrainer(Trainer):
         # match_rms_adamw scales each update to AdamW's typical size, so AdamW's weight decay carries over
         muon = BatchedMuon([p for n, p in model.named_parameters() if n in matrices], lr=self.muon_learning_rate,
                            weight_decay=self.args.weight_decay, adjust_lr_fn="match_rms_adamw",
-                           ns_dtype=newton_schulz_dtype(self.args.bf16))
+                           ns_dtype=newton_schulz_dtype(self.args.bf16),
+                           row_blocks=fused_qkv_blocks(model, matrices) if self.muon_split_qkv else None)
         self.optimizer = MuonWithAdamW(adamw, muon)
         return self.optimizer
 
