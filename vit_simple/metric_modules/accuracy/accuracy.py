@@ -1,6 +1,6 @@
 """Accuracy: the fraction of predictions equal to their reference label (numpy only, works offline).
 
-Load it by path: `evaluate.load("metrics/accuracy")`.
+Load it by path: `evaluate.load("vit_simple/metric_modules/accuracy")`.
 """
 
 import datasets
@@ -15,7 +15,7 @@ Args:
 Returns:
     accuracy (`float`): correct predictions / all predictions.
 Example:
-    >>> accuracy = evaluate.load("metrics/accuracy")
+    >>> accuracy = evaluate.load("vit_simple/metric_modules/accuracy")
     >>> accuracy.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])
     {'accuracy': 0.75}
 """

@@ -1,6 +1,6 @@
 """F1 score of a multi-class classifier, macro-averaged by default (numpy only, no scikit-learn).
 
-Load it by path: `evaluate.load("metrics/f1")`.
+Load it by path: `evaluate.load("vit_simple/metric_modules/f1")`.
 """
 
 import datasets
@@ -19,7 +19,7 @@ Args:
 Returns:
     f1 (`float`): in [0, 1]. A class with no true and no predicted example has F1 0.
 Example:
-    >>> f1 = evaluate.load("metrics/f1")
+    >>> f1 = evaluate.load("vit_simple/metric_modules/f1")
     >>> f1.compute(predictions=[0, 1, 1, 2], references=[0, 1, 2, 2])  # per class 1, 2/3, 2/3
     {'f1': 0.7777777777777777}
 """

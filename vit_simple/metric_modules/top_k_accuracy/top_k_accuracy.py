@@ -1,6 +1,6 @@
 """Top-k accuracy: the fraction of examples whose reference label is among the k highest scores (numpy only).
 
-Load it by path: `evaluate.load("metrics/top_k_accuracy")`.
+Load it by path: `evaluate.load("vit_simple/metric_modules/top_k_accuracy")`.
 """
 
 import datasets
@@ -16,7 +16,7 @@ Args:
 Returns:
     top_{k}_accuracy (`float`): e.g. `top_5_accuracy`.
 Example:
-    >>> top_k = evaluate.load("metrics/top_k_accuracy")
+    >>> top_k = evaluate.load("vit_simple/metric_modules/top_k_accuracy")
     >>> top_k.compute(predictions=[[0.1, 0.5, 0.4], [0.8, 0.15, 0.05]], references=[2, 2], k=2)
     {'top_2_accuracy': 0.5}
 """
