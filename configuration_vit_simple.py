@@ -11,6 +11,7 @@ def pair(value):
 
 
 INITIALIZATIONS = ("vit_pytorch", "transformers")
+PATCH_SHIFTS = ("cardinal", "diagonal")
 
 
 class ViTSimpleConfig(PretrainedConfig):
@@ -60,6 +61,10 @@ class ViTSimpleConfig(PretrainedConfig):
             pixel (right, left, down, up; zero-filled), stacked on the channels, so the patch projection sees five
             times the channels and each token a little of its neighbours' pixels. train_hf.py turns it on for the
             models it builds from scratch.
+        patch_shift (`str`, defaults to `"cardinal"`):
+            Which four shifts `shifted_patches` takes: `"cardinal"`, one pixel right, left, down and up (vit-pytorch's
+            SPT), or `"diagonal"`, half a patch (at least one pixel) towards each of the four corners (the paper's
+            SPT), so each token sees a band of half a patch around its own pixels.
         drop_path_rate (`float`, defaults to 0.0):
             Stochastic depth (timm's `drop_path_rate`): during training each image skips each block's attention and
             MLP branches at random, at a rate rising linearly from 0 in the first block to `drop_path_rate` in the
@@ -126,6 +131,7 @@ class ViTSimpleConfig(PretrainedConfig):
         embedding_dropout_prob=0.0,
         patch_dropout_prob=0.0,
         shifted_patches=False,
+        patch_shift="cardinal",
         locality_attention=False,
         drop_path_rate=0.0,
         qkv_bias=False,
@@ -150,6 +156,7 @@ class ViTSimpleConfig(PretrainedConfig):
         self.embedding_dropout_prob = embedding_dropout_prob
         self.patch_dropout_prob = patch_dropout_prob
         self.shifted_patches = shifted_patches
+        self.patch_shift = patch_shift
         self.locality_attention = locality_attention
         self.drop_path_rate = drop_path_rate
         self.qkv_bias = qkv_bias
@@ -220,6 +227,9 @@ class ViTSimpleConfig(PretrainedConfig):
         for name in ("shifted_patches", "locality_attention"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        if self.patch_shift not in PATCH_SHIFTS:
+            raise ValueError(f"patch_shift must be one of {', '.join(map(repr, PATCH_SHIFTS))}, got "
+                             f"{self.patch_shift!r}.")
         if self.initialization not in INITIALIZATIONS:
             raise ValueError(f"initialization must be one of {', '.join(map(repr, INITIALIZATIONS))}, got "
                              f"{self.initialization!r}.")

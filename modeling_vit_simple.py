@@ -41,29 +41,43 @@ def resample_position_embeddings(position_embeddings, old_grid, new_grid, num_pr
 # classes
 
 
-def shift_and_stack(pixel_values):
-    """The image and its four copies shifted by one pixel (right, left, down, up; zero-filled), stacked on the
-    channels in that order: vit-pytorch's SPT, written as slices of one padded image (no negative padding) so that
-    it exports to ONNX."""
+def shift_and_stack(pixel_values, diagonal_shift=None):
+    """The image and four shifted copies of it (zero-filled), stacked on the channels in this order: by one pixel
+    right, left, down and up (vit-pytorch's SPT), or with `diagonal_shift` (rows, columns) by that many pixels
+    towards the four corners: down-right, down-left, up-right, up-left (the SPT paper's, by half a patch). Written
+    as slices of one padded image (no negative padding) so that it exports to ONNX."""
     height, width = pixel_values.shape[-2:]
-    padded = F.pad(pixel_values, (1, 1, 1, 1))
-    shifted = (
-        padded[..., 1 : height + 1, 0:width],  # right
-        padded[..., 1 : height + 1, 2 : width + 2],  # left
-        padded[..., 0:height, 1 : width + 1],  # down
-        padded[..., 2 : height + 2, 1 : width + 1],  # up
-    )
+    if diagonal_shift is None:
+        padded = F.pad(pixel_values, (1, 1, 1, 1))
+        shifted = (
+            padded[..., 1 : height + 1, 0:width],  # right
+            padded[..., 1 : height + 1, 2 : width + 2],  # left
+            padded[..., 0:height, 1 : width + 1],  # down
+            padded[..., 2 : height + 2, 1 : width + 1],  # up
+        )
+    else:
+        rows, columns = diagonal_shift
+        padded = F.pad(pixel_values, (columns, columns, rows, rows))
+        shifted = (
+            padded[..., 0:height, 0:width],  # down-right
+            padded[..., 0:height, 2 * columns : width + 2 * columns],  # down-left
+            padded[..., 2 * rows : height + 2 * rows, 0:width],  # up-right
+            padded[..., 2 * rows : height + 2 * rows, 2 * columns : width + 2 * columns],  # up-left
+        )
     return torch.cat((pixel_values, *shifted), dim=1)
 
 
 class PatchEmbedding(nn.Module):
     """Cut the image into patches, flatten each and embed it: LayerNorm, Linear, LayerNorm (vit-pytorch). With
-    `shifted_patches`, the patches are cut from the image and its four 1-pixel shifts (vit-pytorch's SPT)."""
+    `shifted_patches`, the patches are cut from the image and four shifts of it (SPT; `patch_shift` says which)."""
 
     def __init__(self, config):
         super().__init__()
         patch_height, patch_width = pair(config.patch_size)
         self.shifted = config.shifted_patches
+        # the paper's shift: half a patch (at least a pixel) each way; None is vit-pytorch's one pixel
+        diagonal = config.patch_shift == "diagonal"
+        self.diagonal_shift = (max(1, patch_height // 2), max(1, patch_width // 2)) if diagonal else None
         patch_dim = config.num_channels * patch_height * patch_width * (5 if self.shifted else 1)
         self.to_patches = Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_height, p2=patch_width)
         # without patch_norm this is the strided convolution of google's and timm's ViTs, written as a Linear
@@ -73,7 +87,7 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, pixel_values):
         if self.shifted:
-            pixel_values = shift_and_stack(pixel_values)
+            pixel_values = shift_and_stack(pixel_values, self.diagonal_shift)
         return self.norm_out(self.proj(self.norm_in(self.to_patches(pixel_values))))
 
 

@@ -114,6 +114,8 @@ def test_a_new_model_trains_with_the_recipes_patch_dropout_unless_the_overrides_
     assert built().shifted_patches is True  # the recipe's, for a new model
     off = built("--config_overrides", "shifted_patches=false")
     assert (off.shifted_patches, off.patch_dropout_prob) == (False, 0.25)  # each recipe value stands alone
+    diagonal = built("--config_overrides", "patch_shift=diagonal")
+    assert (diagonal.shifted_patches, diagonal.patch_shift) == (True, "diagonal")  # the recipe's shifts, the paper's way
     with pytest.raises(InputError) as error:  # the message quotes what the user gave, not the recipe's text
         built("--config_overrides", "patch_size=5")
     assert "--config_overrides 'patch_size=5'" in str(error.value) and "patch_dropout" not in str(error.value)

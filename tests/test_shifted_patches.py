@@ -1,7 +1,7 @@
 """Shifted patch tokenization (`shifted_patches=True`, vit-pytorch's `vit_for_small_dataset.SPT`): each patch is cut
-from the image and its four 1-pixel shifts. It computes what vit-pytorch's SPT computes, lets a token see its
-neighbours' edge pixels, survives saving, exports to ONNX and torch.export, and is refused where a format has no
-equivalent."""
+from the image and its four 1-pixel shifts, or with `patch_shift="diagonal"` its four half-patch diagonal shifts (the
+paper's). It computes what vit-pytorch's SPT computes, lets a token see its neighbours' edge pixels, survives saving,
+exports to ONNX and torch.export, and is refused where a format has no equivalent."""
 
 import pytest
 import torch
@@ -12,6 +12,7 @@ from configuration_vit_simple import ViTSimpleConfig
 from modeling_vit_simple import PatchEmbedding, ViTSimpleForImageClassification, shift_and_stack
 from tests.conftest import assert_exports_agree, tiny_config
 from vit_simple.convert import export_to_transformers
+from vit_simple.model_card import shift_text
 
 
 def test_the_patch_embedding_computes_vit_pytorchs_spt_with_the_same_weights():
@@ -38,6 +39,68 @@ def test_shifts_are_one_pixel_each_way_and_zero_filled():
     torch.testing.assert_close(stacked[2], torch.tensor([[1, 2, 3, 0], [5, 6, 7, 0], [9, 10, 11, 0.0]]))  # left
     torch.testing.assert_close(stacked[3], torch.tensor([[0, 0, 0, 0], [0, 1, 2, 3], [4, 5, 6, 7.0]]))  # down
     torch.testing.assert_close(stacked[4], torch.tensor([[4, 5, 6, 7], [8, 9, 10, 11], [0, 0, 0, 0.0]]))  # up
+
+
+def test_diagonal_shifts_move_the_image_towards_each_corner_and_zero_fill():
+    image = torch.arange(1.0, 21.0).reshape(1, 1, 4, 5)
+    stacked = shift_and_stack(image, diagonal_shift=(2, 1))[0]
+    assert stacked.shape == (5, 4, 5)
+    torch.testing.assert_close(stacked[0], image[0, 0])
+    expected = {1: (2, 1), 2: (2, -1), 3: (-2, 1), 4: (-2, -1)}  # rows down, columns right
+    for channel, (down, right) in expected.items():
+        want = torch.zeros(4, 5)
+        for row in range(4):
+            for column in range(5):
+                source_row, source_column = row - down, column - right
+                if 0 <= source_row < 4 and 0 <= source_column < 5:
+                    want[row, column] = image[0, 0, source_row, source_column]
+        torch.testing.assert_close(stacked[channel], want, msg=f"shift {channel}")
+
+
+@pytest.mark.parametrize("patch_shift, reach", [("cardinal", 1), ("diagonal", 4)])
+def test_a_token_reads_pixels_as_far_as_its_shift_reaches(patch_shift, reach):
+    """8x8 patches: vit-pytorch's shift reaches one pixel past a patch's edge, the diagonal one half a patch (4)."""
+    torch.manual_seed(0)
+    embedding = PatchEmbedding(tiny_config(shifted_patches=True, patch_shift=patch_shift)).eval()
+    pixel_values = torch.randn(1, 3, 32, 32)
+    for offset in range(1, 6):  # pixels 1 to 5 columns right of the first patch (row 3, inside its rows)
+        changed = pixel_values.clone()
+        changed[0, :, 3, 7 + offset] += 5.0
+        with torch.no_grad():
+            moved = (embedding(pixel_values)[0, 0] - embedding(changed)[0, 0]).abs().amax() > 1e-6
+        assert bool(moved) is (offset <= reach), offset
+
+
+def test_a_diagonally_shifted_model_saves_reloads_and_exports_with_pytorchs_logits(tmp_path):
+    torch.manual_seed(0)
+    model = ViTSimpleForImageClassification(tiny_config(shifted_patches=True, patch_shift="diagonal")).eval()
+    cardinal = ViTSimpleForImageClassification(tiny_config(shifted_patches=True)).eval()
+    cardinal.load_state_dict(model.state_dict())  # the same weights: only the shifts differ
+    pixel_values = torch.randn(3, 3, 32, 32)
+    model.save_pretrained(tmp_path / "saved")
+    reloaded = ViTSimpleForImageClassification.from_pretrained(tmp_path / "saved").eval()
+    assert reloaded.config.patch_shift == "diagonal"
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(pixel_values).logits, model(pixel_values).logits)
+        assert not torch.allclose(cardinal(pixel_values).logits, model(pixel_values).logits)
+    (tmp_path / "exports").mkdir()
+    assert_exports_agree(model, tmp_path / "exports", pixel_values)
+
+
+@pytest.mark.parametrize("overrides, text", [
+    ({}, ""),
+    ({"shifted_patches": True}, "four 1-pixel shifts"),
+    ({"shifted_patches": True, "patch_shift": "diagonal"}, "four diagonal half-patch shifts"),
+])
+def test_the_model_card_names_the_shifts_the_model_takes(overrides, text):
+    named = shift_text(tiny_config(**overrides))
+    assert (text in named) if text else named == ""
+
+
+@pytest.mark.parametrize("value", ["diagonals", "", None, True])
+def test_patch_shift_must_be_cardinal_or_diagonal(value):
+    with pytest.raises(ValueError, match=f"patch_shift must be one of 'cardinal', 'diagonal', got {value!r}"):
+        ViTSimpleConfig(patch_shift=value)
 
 
 @pytest.mark.parametrize("shifted", [False, True])

@@ -488,7 +488,7 @@ def export_to_transformers(model, output_dir=None, image_processor=None):
     unsupported = [why for present, why in (
         (config.patch_norm, "patch_norm=True (LayerNorms around the patch projection)"),
         (config.pool != "cls", f"pool={config.pool!r} (transformers' ViT classifies the CLS token)"),
-        (config.shifted_patches, "shifted_patches=True (patches cut from the image and its 1-pixel shifts)"),
+        (config.shifted_patches, "shifted_patches=True (patches cut from the image and its shifts)"),
         (config.locality_attention, "locality_attention=True (a learned attention scale, no token attending to "
                                     "itself)"),
     ) if present]

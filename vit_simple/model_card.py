@@ -38,6 +38,15 @@ time, in `pipeline`, the exported files and the demo page alike. It changes no p
 """ + "\n".join(rows) + "\n")
 
 
+def shift_text(config):
+    """How the card's input line names shifted patches ('' without them)."""
+    if not config.shifted_patches:
+        return ""
+    if config.patch_shift == "diagonal":
+        return "of the image and its four diagonal half-patch shifts "
+    return "of the image and its four 1-pixel shifts "
+
+
 def save_card(folder, metadata, body):
     """Write `folder`/README.md: `metadata` (a huggingface_hub `ModelCardData`) as the YAML header, then `body`."""
     ModelCard(f"---\n{metadata.to_yaml()}\n---\n{body}").save(Path(folder) / "README.md")
@@ -91,7 +100,7 @@ def write_model_card(output_dir, *, model, results, training_args, dataset_name,
         "model": f"dim {config.hidden_size}, depth {config.num_hidden_layers}, heads {config.num_attention_heads}, "
                  f"dim_head {config.head_dim}, mlp_dim {config.intermediate_size}, pool {config.pool}",
         "input": f"{height}x{width}x{config.num_channels} images, {patch_h}x{patch_w} patches "
-                 f"{'of the image and its four 1-pixel shifts ' if config.shifted_patches else ''}"
+                 f"{shift_text(config)}"
                  f"({config.num_patches} tokens), {config.num_labels} classes",
         "parameters": f"{parameters / 1e6:.2f}M",
         **({"images": counts} if counts else {}),
