@@ -35,7 +35,7 @@ SHIFTED_PATCHES = True  # a new model cuts its patches from the image and its fo
 # within one seed's noise, so neither is the default until 3 seeds decide (benchmarks/README.md, round 14):
 # the paper's diagonal half-patch shifts (`patch_shift="diagonal"`) 93.17%; and transformers' initialisation
 # (`initialization="transformers"`, small CLS token, positions and weights) 93.22%, 5.3 points behind after the first
-# epoch, level from epoch 13
+# epoch, ahead from epoch 12
 
 # the optimizer and schedule
 
