@@ -34,7 +34,7 @@ from vit_simple.demo import save_examples
 from vit_simple.errors import InputError
 from vit_simple.metrics import metrics_function
 from vit_simple.model_card import write_model_card
-from vit_simple.options import checkpoint_config, parse_arguments
+from vit_simple.options import checkpoint_config, parse_arguments, validation_record
 from vit_simple.saving import check_finite_metric, check_finite_weights, create_repo, describe_saved_model, staged, \
     upload, write_results
 from vit_simple.trainer import AugmentationEpoch, TrainingClock, ViTSimpleTrainer, tta_accuracy
@@ -124,6 +124,8 @@ def main(args=None, callbacks=()):
     data_image_size = first_image_size(next(iter(dataset.values())), data_args.image_column_name)
     model, processor = build_model(model_args, label_names, data_image_size, options.chosen,
                                    training_args.do_train)
+    if training_args.do_train:  # how its validation images were held out, for its evaluation and fine-tuning
+        model.config.validation_split = validation_record(data_args)
     if training_args.process_index == 0:
         print(describe(model, data_image_size))
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
 """Calibration of models train_hf.py saved before it calibrated (or with --calibrate false): the temperature the run
 would have fitted on its validation split, and ECE (15 bins), NLL and Brier score before and after on the validation
-and test splits, as JSON lines. The split is the run's own (the same --seed and --train_val_split hold out the same
-images: as many as its all_results.json records as eval_samples, and every held-out image, 6,000 of Fashion-MNIST,
-for the runs before round 10, which recorded none); evaluation runs as the run did (bf16 autocast where bfloat16 is
-native).
+and test splits, as JSON lines. The split is the run's own (its config's `validation_split` from round 17 on;
+before, the same --seed and --train_val_split hold out the same images: as many as its all_results.json records as
+eval_samples, and every held-out image, 6,000 of Fashion-MNIST, for the runs before round 10, which recorded none);
+evaluation runs as the run did (bf16 autocast where bfloat16 is native).
 
     .venv/bin/python benchmarks/calibrate_saved.py RUN_FOLDER [RUN_FOLDER ...]
 
@@ -31,7 +31,7 @@ from vit_simple import hardware  # noqa: E402
 from vit_simple.augmentation import ImageTransform, collate, with_transform  # noqa: E402
 from vit_simple.calibration import calibration_metrics, calibration_results, fit_temperature  # noqa: E402
 from vit_simple.data import load_data  # noqa: E402
-from vit_simple.options import DataArguments  # noqa: E402
+from vit_simple.options import DataArguments, resolve_validation_split  # noqa: E402
 from vit_simple.trainer import ViTSimpleTrainer  # noqa: E402
 
 
@@ -75,7 +75,10 @@ def calibrate_saved(folder, calibration_sizes=()):
     seed = run_seed(folder)
     model = AutoModelForImageClassification.from_pretrained(folder, calibration_temperature=1.0).eval()
     processor = AutoImageProcessor.from_pretrained(folder)
-    data_args = DataArguments(horizontal_flip=True, max_validation_size=run_validation_size(folder))
+    recorded = getattr(model.config, "validation_split", None)  # runs from round 17 on record their split
+    data_args = DataArguments(horizontal_flip=True,
+                              max_validation_size=None if recorded else run_validation_size(folder))
+    resolve_validation_split(data_args, model.config, seed, str(folder))
     dataset, _ = load_data(data_args, None, seed)
     with tempfile.TemporaryDirectory() as scratch:
         args = TrainingArguments(output_dir=scratch, per_device_eval_batch_size=512, bf16=hardware.native_bfloat16(),

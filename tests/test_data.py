@@ -13,11 +13,13 @@ from conftest import COLORS, FAST, make_image_folder, save_image
 from vit_simple import data, fashion_mnist
 from vit_simple.errors import InputError
 from vit_simple.fashion_mnist import CLASS_NAMES
-from vit_simple.options import DataArguments
+from vit_simple.options import DataArguments, resolve_validation_split
 
 
 def loaded(cache_dir=None, **options):
-    return data.load_data(DataArguments(**options), cache_dir, seed=0)
+    data_args = DataArguments(**options)
+    resolve_validation_split(data_args, None, 0, None)  # as a run from scratch with --seed 0 resolves it
+    return data.load_data(data_args, cache_dir, seed=0)
 
 
 def test_fashion_mnist_splits_keep_a_stratified_validation_split_out_of_training(fashion_slice, tmp_path):

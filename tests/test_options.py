@@ -2,6 +2,7 @@
 recorded; options are never abbreviated."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -9,9 +10,9 @@ import torch
 import train_hf
 from conftest import tiny_config
 from modeling_vit_simple import ViTSimpleForImageClassification
-from vit_simple import hardware
+from vit_simple import hardware, recipe
 from vit_simple.errors import InputError
-from vit_simple.options import parse_arguments
+from vit_simple.options import DataArguments, parse_arguments, resolve_validation_split
 
 
 def parse(tmp_path, *args):
@@ -136,3 +137,30 @@ def test_a_new_model_trains_with_the_recipes_patch_dropout_unless_the_overrides_
 def test_options_that_cannot_work_are_one_line_errors_before_anything_is_read(tmp_path, args, message):
     with pytest.raises(InputError, match=message):
         parse(tmp_path, *args)
+
+
+def test_a_checkpoints_own_validation_split_is_the_default_and_another_one_given_is_kept_and_named(caplog):
+    checkpoint = SimpleNamespace(validation_split={"validation_seed": 2, "train_val_split": 0.2,
+                                                   "max_validation_size": 500})
+    own = DataArguments()
+    with caplog.at_level("WARNING"):
+        resolve_validation_split(own, checkpoint, 42, "run-2")
+    assert (own.validation_seed, own.train_val_split, own.max_validation_size) == (2, 0.2, 500)
+    assert not caplog.records
+    new = DataArguments()  # from scratch, or a checkpoint saved before the record: --seed and the recipe's
+    resolve_validation_split(new, None, 7, None)
+    edited = DataArguments()  # a hand-edited record's values out of range count as none
+    resolve_validation_split(edited, SimpleNamespace(validation_split={"validation_seed": "two",
+                                                                       "train_val_split": 1.5}), 7, None)
+    assert (edited.validation_seed, edited.train_val_split) == (7, recipe.VALIDATION_SPLIT)
+    assert (new.validation_seed, new.train_val_split, new.max_validation_size) == (
+        7, recipe.VALIDATION_SPLIT, recipe.MAX_VALIDATION_SIZE)
+    told = DataArguments(validation_seed=42, max_validation_size=500)
+    with caplog.at_level("WARNING"):
+        resolve_validation_split(told, checkpoint, 42, "run-2")
+    assert (told.validation_seed, told.train_val_split, told.max_validation_size) == (42, 0.2, 500)
+    [record] = caplog.records
+    message = record.getMessage()
+    assert "\n" not in message and "run-2" in message and "--validation_seed 2 --train_val_split 0.2" in message
+    assert "--validation_seed 42 draws others, some of which it trained on" in message
+    assert "Leave --validation_seed out" in message and "--max_validation_size" not in message.split(";")[1]

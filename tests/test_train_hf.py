@@ -26,6 +26,7 @@ from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassi
 import train_hf
 from conftest import COLORS, FAST, TINY, drawn_figures, make_image_folder, run_script, save_image
 from vit_simple.augmentation import ImageTransform
+from vit_simple.data import load_data
 from vit_simple.errors import InputError
 from vit_simple.fashion_mnist import CLASS_NAMES
 from vit_simple.options import parse_arguments
@@ -183,6 +184,28 @@ def test_evaluation_and_prediction_without_training_leave_the_checkpoint_unchang
     assert {name: after[name] for name in before if name not in ("eval_results.json",)} == \
         {name: data for name, data in before.items() if name != "eval_results.json"}
     assert (scratch["dir"] / "reports" / "validation_predictions.csv").is_file()
+
+
+def test_a_model_is_evaluated_and_fine_tuned_on_its_own_validation_split_whatever_the_seed(scratch, tmp_path):
+    config = json.loads((scratch["dir"] / "config.json").read_text())
+    assert config["validation_split"] == {"validation_seed": 42, "train_val_split": 0.1, "max_validation_size": 0}
+    data = ["--dataset_name", scratch["args"][1], "--cache_dir", str(scratch["cache_dir"])]
+    evaluation = ["--model_name_or_path", str(scratch["dir"]), "--do_train", "false", "--seed", "2", *data,
+                  "--output_dir", str(tmp_path / "evaluated"), *FAST]
+    results = train_hf.main(evaluation)  # seed 2 would hold out other images, some of which the model trained on
+    assert results["eval"]["eval_accuracy"] == pytest.approx(scratch["results"]["eval"]["eval_accuracy"])
+
+    def validation_images(args):
+        options = parse_arguments(args)
+        dataset, _ = load_data(options.data, options.model.cache_dir, options.training.seed, options.training.do_train)
+        return sorted(image.tobytes() for image in dataset["validation"]["image"])
+
+    trained_on = validation_images([*data, "--output_dir", str(tmp_path / "new")])  # the scratch run's, seed 42
+    assert validation_images(evaluation) == trained_on
+    fine_tuning = ["--model_name_or_path", str(scratch["dir"]), "--seed", "3", *data, "--output_dir",
+                   str(tmp_path / "tuned")]
+    assert validation_images(fine_tuning) == trained_on
+    assert validation_images([*data, "--seed", "2", "--output_dir", str(tmp_path / "new")]) != trained_on
 
 
 def test_evaluation_only_runs_need_a_checkpoint_and_prediction_needs_its_split(scratch, image_folders, tmp_path):

@@ -26,7 +26,9 @@ VALIDATION_ALIASES = ("val", "valid", "dev")
 
 def load_data(data_args, cache_dir, seed, training=True):
     """The data as a `DatasetDict` (an `IterableDatasetDict` with --streaming): train, validation and, where the
-    data has one, test. Without `training` (evaluation or prediction only) a train split is optional."""
+    data has one, test. Without `training` (evaluation or prediction only) a train split is optional. A validation
+    split the data lacks is held out of its train split by --validation_seed (`hold_out_validation`); `seed` shuffles
+    a stream and picks --max_train_samples."""
     dataset = load_splits(data_args, cache_dir, training)
     for alias in VALIDATION_ALIASES:
         if alias in dataset and "validation" not in dataset:
@@ -35,8 +37,8 @@ def load_data(data_args, cache_dir, seed, training=True):
         raise InputError(f"The data has no train split (splits: {', '.join(dataset) or 'none'}).")
     label_names = check_columns(dataset, data_args)
 
-    if "validation" not in dataset and "train" in dataset:  # the same held-out split as when the model trained
-        dataset["train"], dataset["validation"] = hold_out_validation(dataset["train"], data_args, seed)
+    if "validation" not in dataset and "train" in dataset:  # the model's own (options.resolve_validation_split)
+        dataset["train"], dataset["validation"] = hold_out_validation(dataset["train"], data_args)
     if data_args.streaming:  # imagefolder streams class after class: shuffle through a buffer, anew each epoch
         dataset["train"] = dataset["train"].shuffle(seed=seed, buffer_size=STREAM_SHUFFLE_BUFFER)
     if data_args.max_train_samples is not None and "train" in dataset:
@@ -170,11 +172,11 @@ def preview(names, count=5):
     return ", ".join(names[:count]) + (f", ... ({len(names)} in all)" if len(names) > count else "")
 
 
-def hold_out_validation(train, data_args, seed):
-    """Split a validation set off the training data: --train_val_split of it, stratified by class when possible, of
-    which at most --max_validation_size images are kept (a stratified subset, chosen by the same seed) and the rest
-    go back to training. The cap's validation images are among those of a larger cap or of none, so runs with
-    different caps can be compared on the smaller one's images. (--streaming: the first --max_eval_samples examples,
+def hold_out_validation(train, data_args):
+    """Split a validation set off the training data: --train_val_split of it, drawn by --validation_seed, stratified by
+    class when possible, of which at most --max_validation_size images are kept (a stratified subset, chosen by the
+    same seed) and the rest go back to training. The cap's validation images are among those of a larger cap or of
+    none, so runs with different caps can be compared on the smaller one's images. (--streaming: the first --max_eval_samples examples,
     default 1000.)"""
     if data_args.streaming:
         count = data_args.max_eval_samples or 1000
@@ -182,6 +184,7 @@ def hold_out_validation(train, data_args, seed):
     if len(train) < 2:
         raise InputError(f"The train split has {len(train)} example(s): too few to hold out a validation split. Add "
                          "images, or give a validation split (--validation_dir).")
+    seed = data_args.validation_seed
     train, validation = split_off(train, data_args.train_val_split, data_args.label_column_name, seed)
     cap = data_args.max_validation_size
     if cap and len(validation) > cap:

@@ -7,6 +7,7 @@ also takes dashes (`--warmup-steps`)."""
 
 import difflib
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field, fields
@@ -27,6 +28,8 @@ from vit_simple import hardware
 from vit_simple.optimizers import newton_schulz_dtype
 from vit_simple.saving import recover
 from vit_simple.trainer import checkpoint_to_resume
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,12 +77,19 @@ class DataArguments:
     test_dir: str | None = field(default=None, metadata={"help": "A folder of test images, as --train_dir."})
     image_column_name: str = field(default="image", metadata={"help": "The column holding the images."})
     label_column_name: str = field(default="label", metadata={"help": "The column holding the class labels."})
-    train_val_split: float = field(default=recipe.VALIDATION_SPLIT, metadata={
-        "help": "Fraction of the training split held out for validation when the data set has no validation split."})
-    max_validation_size: int = field(default=recipe.MAX_VALIDATION_SIZE, metadata={"help": (
+    train_val_split: float | None = field(default=None, metadata={"help": (
+        "Fraction of the training split held out for validation when the data set has no validation split. "
+        f"Default: a checkpoint's own (see --validation_seed), else {recipe.VALIDATION_SPLIT}.")})
+    max_validation_size: int | None = field(default=None, metadata={"help": (
         "Keep at most this many of the --train_val_split images for validation (a stratified subset of them, the "
         "same seed's) and train on the rest; 0 keeps them all. 2000 fits the calibration temperature as well as "
-        "6,000 images do: a final fit on more of the data once the recipe is chosen.")})
+        "6,000 images do: a final fit on more of the data once the recipe is chosen. Default: a checkpoint's own "
+        f"(see --validation_seed), else {recipe.MAX_VALIDATION_SIZE}.")})
+    validation_seed: int | None = field(default=None, metadata={"help": (
+        "The seed that holds the validation split out of the training data (when the data has none). Default: a "
+        "checkpoint's own, with its --train_val_split and --max_validation_size (a trained model records them in "
+        "its config, `validation_split`), so that evaluating or fine-tuning it validates on images it never trained "
+        "on; else --seed.")})
     max_train_samples: int | None = field(default=None, metadata={
         "help": "Train on only this many (shuffled) training examples: for quick runs and debugging."})
     max_eval_samples: int | None = field(default=None, metadata={
@@ -296,6 +306,7 @@ def resolve_options(values):
     # TrainingArguments turns do_eval on whenever eval_strategy evaluates during training; here it means the final
     # evaluation, which --do_eval false leaves out whatever the evaluations during training
     training_args.do_eval = train.get("do_eval", True)
+    resolve_validation_split(data_args, checkpoint, training_args.seed, model_args.model_name_or_path)
     if training_args.muon:
         chosen["newton_schulz"] = str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")
 
@@ -327,9 +338,9 @@ def resolve_options(values):
 
 def check_values(data_args, train):
     """Refuse values that are out of range, before anything is built."""
-    if not 0 < data_args.train_val_split < 1:
+    if data_args.train_val_split is not None and not 0 < data_args.train_val_split < 1:
         raise InputError(f"--train_val_split must be a fraction between 0 and 1, got {data_args.train_val_split}.")
-    if data_args.max_validation_size < 0:
+    if data_args.max_validation_size is not None and data_args.max_validation_size < 0:
         raise InputError("--max_validation_size must be a number of images, or 0 to keep every held-out image, got "
                          f"{data_args.max_validation_size}.")
     if not 0 <= data_args.random_erasing <= 1:
@@ -339,6 +350,42 @@ def check_values(data_args, train):
     budget = train.get("max_train_minutes")
     if budget is not None and budget <= 0:
         raise InputError(f"--max_train_minutes must be a positive number of minutes, got {budget}.")
+
+
+def resolve_validation_split(data_args, checkpoint, seed, name):
+    """--validation_seed, --train_val_split and --max_validation_size where the command line left them open: the
+    checkpoint's own (its config's `validation_split`, recorded when it trained), else --seed and the recipe's, so
+    that a model is evaluated and fine-tuned on the images it validated on, never on ones it trained on. A value given
+    that differs from the checkpoint's is kept, with one line that says what it costs."""
+    record = getattr(checkpoint, "validation_split", None)
+    valid = {"validation_seed": lambda value: isinstance(value, int) and value >= 0,  # a hand-edited config's other
+             "train_val_split": lambda value: isinstance(value, float) and 0 < value < 1,  # values are left out
+             "max_validation_size": lambda value: isinstance(value, int) and value >= 0}
+    record = {option: value for option, value in (record.items() if isinstance(record, dict) else ())
+              if option in valid and valid[option](value)}
+    defaults = {"validation_seed": seed, "train_val_split": recipe.VALIDATION_SPLIT,
+                "max_validation_size": recipe.MAX_VALIDATION_SIZE}
+    differ = {}
+    for option, default in defaults.items():
+        given, recorded = getattr(data_args, option), record.get(option)
+        if given is None:
+            setattr(data_args, option, default if recorded is None else recorded)
+        elif recorded is not None and given != recorded:
+            differ[option] = given
+    if differ:
+        own = " ".join(f"--{option} {record[option]}" for option in defaults if option in record)
+        told = " ".join(f"--{option} {value}" for option, value in differ.items())
+        logger.warning(f"--model_name_or_path {name} validated in training on images held out with {own}; {told} "
+                       "draws others, some of which it trained on, so they read high (unless the data has a "
+                       f"validation split of its own). Leave {', '.join(f'--{o}' for o in differ)} out to validate on "
+                       "its own.")
+
+
+def validation_record(data_args):
+    """What a trained model records in its config (`validation_split`) of how its validation images were held out of
+    the training data, for `resolve_validation_split` when it is evaluated or fine-tuned."""
+    return {option: getattr(data_args, option) for option in ("validation_seed", "train_val_split",
+                                                                "max_validation_size")}
 
 
 def check_combinations(model_args, data_args, training_args):
