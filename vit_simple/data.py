@@ -176,8 +176,8 @@ def hold_out_validation(train, data_args):
     """Split a validation set off the training data: --train_val_split of it, drawn by --validation_seed, stratified by
     class when possible, of which at most --max_validation_size images are kept (a stratified subset, chosen by the
     same seed) and the rest go back to training. The cap's validation images are among those of a larger cap or of
-    none, so runs with different caps can be compared on the smaller one's images. (--streaming: the first --max_eval_samples examples,
-    default 1000.)"""
+    none, so runs with different caps can be compared on the smaller one's images. (--streaming: the first
+    --max_eval_samples examples, default 1000.)"""
     if data_args.streaming:
         count = data_args.max_eval_samples or 1000
         return train.skip(count), train.take(count)
