@@ -306,7 +306,8 @@ def resolve_options(values):
     # TrainingArguments turns do_eval on whenever eval_strategy evaluates during training; here it means the final
     # evaluation, which --do_eval false leaves out whatever the evaluations during training
     training_args.do_eval = train.get("do_eval", True)
-    resolve_validation_split(data_args, checkpoint, training_args.seed, model_args.model_name_or_path)
+    resolve_validation_split(data_args, checkpoint, training_args.seed, model_args.model_name_or_path,
+                             warn=training_args.process_index == 0)  # one line, not one per process
     if training_args.muon:
         chosen["newton_schulz"] = str(newton_schulz_dtype(training_args.bf16)).removeprefix("torch.")
 
@@ -352,11 +353,12 @@ def check_values(data_args, train):
         raise InputError(f"--max_train_minutes must be a positive number of minutes, got {budget}.")
 
 
-def resolve_validation_split(data_args, checkpoint, seed, name):
+def resolve_validation_split(data_args, checkpoint, seed, name, warn=True):
     """--validation_seed, --train_val_split and --max_validation_size where the command line left them open: the
     checkpoint's own (its config's `validation_split`, recorded when it trained), else --seed and the recipe's, so
     that a model is evaluated and fine-tuned on the images it validated on, never on ones it trained on. A value given
-    that differs from the checkpoint's is kept, with one line that says what it costs."""
+    that differs from the checkpoint's is kept, with one line that says what it costs (where `warn`: the first
+    process of a distributed run)."""
     record = getattr(checkpoint, "validation_split", None)
     valid = {"validation_seed": lambda value: isinstance(value, int) and value >= 0,  # a hand-edited config's other
              "train_val_split": lambda value: isinstance(value, float) and 0 < value < 1,  # values are left out
@@ -372,7 +374,7 @@ def resolve_validation_split(data_args, checkpoint, seed, name):
             setattr(data_args, option, default if recorded is None else recorded)
         elif recorded is not None and given != recorded:
             differ[option] = given
-    if differ:
+    if differ and warn:
         own = " ".join(f"--{option} {record[option]}" for option in defaults if option in record)
         told = " ".join(f"--{option} {value}" for option, value in differ.items())
         logger.warning(f"--model_name_or_path {name} validated in training on images held out with {own}; {told} "
