@@ -33,6 +33,15 @@ def test_from_scratch_the_recipe_decides_muon_a_constant_rate_flips_patch_dropou
     json.dumps(run.chosen)  # the model card records it
 
 
+def test_augmentation_none_trains_and_averages_over_no_mirror_even_where_flips_are_the_default(tmp_path):
+    plain = parse(tmp_path, "--augmentation", "none")  # Fashion-MNIST, where flips are otherwise on
+    assert (plain.data.augmentation, plain.data.horizontal_flip) == ("none", False)  # TTA's views follow it
+    assert "horizontal_flip" not in plain.chosen
+    asked = parse(tmp_path, "--augmentation", "none", "--horizontal_flip", "true")
+    assert asked.data.horizontal_flip is False  # none means the images as they are, as --augmentation's help says
+    assert parse(tmp_path, "--augmentation", "pad_crop").data.horizontal_flip is True
+
+
 def test_what_the_command_line_gives_is_kept_and_the_rest_follows_the_optimizer(tmp_path):
     told = parse(tmp_path, "--lr-scheduler-type", "cosine")
     assert (told.training.lr_scheduler_type, told.training.warmup_steps) == ("cosine", 0)

@@ -111,8 +111,8 @@ class DataArguments:
     predict_split: str = field(default="test", metadata={
         "help": "The split --do_predict predicts on and reports (test, validation or train)."})
     horizontal_flip: bool | None = field(default=None, metadata={"help": (
-        "Also flip training images left-right at random. Default: on for the built-in Fashion-MNIST (clothes are "
-        "mirror-symmetric), off for other data, where a mirror can change the class (digits, letters, arrows); "
+        "Also flip training images left-right at random. Default: on for the built-in Fashion-MNIST (a mirrored "
+        "garment or shoe keeps its class), off for other data, where a mirror can change the class (digits, letters, arrows); "
         "--horizontal_flip true asks for them.")})
 
 
@@ -320,11 +320,13 @@ def resolve_options(values):
             chosen["patch_dropout"] = recipe.PATCH_DROPOUT
         if "shifted_patches" not in overrides:
             chosen["shifted_patches"] = recipe.SHIFTED_PATCHES
-    if data_args.horizontal_flip is None:
-        data_args.horizontal_flip = chosen["horizontal_flip"] = is_fashion_mnist(data_args)
     if data_args.augmentation == "auto" and training_args.do_train:
         side = None if checkpoint is None else min(pair(checkpoint.image_size))
         data_args.augmentation = chosen["augmentation"] = recipe.auto_augmentation(model_args.from_scratch, side)
+    if data_args.augmentation == "none":  # the images as they are: no mirror in training, so none in TTA's views
+        data_args.horizontal_flip = False
+    elif data_args.horizontal_flip is None:
+        data_args.horizontal_flip = chosen["horizontal_flip"] = is_fashion_mnist(data_args)
     check_combinations(model_args, data_args, training_args)
     if training_args.do_train:
         with training_args.main_process_first(desc="finishing an interrupted save"):
