@@ -83,7 +83,8 @@ def dataloader_workers(cpu_count):
 
 def auto_augmentation(from_scratch, image_side):
     """What --augmentation auto means. From scratch, flips alone (a run of minutes underfits, and every crop or shift
-    measured on Fashion-MNIST cost validation accuracy); when fine-tuning, a padded random crop up to SMALL_IMAGE
+    measured on Fashion-MNIST cost validation accuracy, while no flips at all lost too: 92.72% validation over two
+    seeds against 93.04%, overfitting from epoch 18, round 18); when fine-tuning, a padded random crop up to SMALL_IMAGE
     pixels and a random resized crop above."""
     if from_scratch:
         return "flip"
@@ -100,9 +101,9 @@ def crop_padding(image_side):
 
 def new_config(model_size, label_names, data_image_size, overrides=None):
     """The config of a new model: a named size (MODEL_SIZES), the data's image size ((height, width)) and class
-    names, then `overrides`, the text of train_hf.py's --config_overrides (e.g. 'depth=4,dim=128'). The image size is the data's up to SMALL_IMAGE pixels and 224 above; the patch size
-    `default_patch_size`'s. The model config's own defaults apply otherwise (no patch dropout: train_hf.py's
-    recipe adds PATCH_DROPOUT).
+    names, then `overrides`, the text of train_hf.py's --config_overrides (e.g. 'depth=4,dim=128'). The image size
+    is the data's up to SMALL_IMAGE pixels and 224 above; the patch size `default_patch_size`'s. The model config's
+    own defaults apply otherwise (no patch dropout: train_hf.py's recipe adds PATCH_DROPOUT).
 
         config = vit_simple.new_config("mini", ["cat", "dog"], (28, 28))
         model = AutoModelForImageClassification.from_config(config)
