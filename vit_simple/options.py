@@ -112,8 +112,8 @@ class DataArguments:
         "help": "The split --do_predict predicts on and reports (test, validation or train)."})
     horizontal_flip: bool | None = field(default=None, metadata={"help": (
         "Also flip training images left-right at random. Default: on for the built-in Fashion-MNIST (a mirrored "
-        "garment or shoe keeps its class), off for other data, where a mirror can change the class (digits, letters, arrows); "
-        "--horizontal_flip true asks for them.")})
+        "garment or shoe keeps its class), off for other data, where a mirror can change the class (digits, letters, "
+        "arrows); --horizontal_flip true asks for them. Never with --augmentation none.")})
 
 
 @dataclass
