@@ -151,6 +151,8 @@ def main(args=None, callbacks=()):
         muon_learning_rate=training_args.muon_learning_rate if training_args.muon else None,
         muon_split_qkv=training_args.muon_split_qkv,
         ema_decay=training_args.ema_decay if training_args.do_train else 0.0,
+        mixup=data_args.mixup,
+        cutmix=data_args.cutmix,
     )
 
     results = {}

@@ -11,7 +11,7 @@ from PIL import Image
 import vit_simple
 from configuration_vit_simple import pair
 from conftest import tiny_config
-from vit_simple.augmentation import ImageTransform, random_resized_crop_box
+from vit_simple.augmentation import ImageTransform, mix_batch, random_resized_crop_box
 
 
 def encoded(image):
@@ -183,3 +183,51 @@ def test_random_erasing_blanks_one_rectangle_and_leaves_the_other_draws_alone():
 def test_augmentation_must_be_one_the_transform_knows():
     with pytest.raises(ValueError, match="augmentation must be one of none, flip, pad_crop, resized_crop, got 'auto'"):
         ImageTransform(vit_simple.image_processor_for(tiny_config()), tiny_config(), True, "auto")
+
+
+# mixup and CutMix: batch-level, applied by the trainer
+
+
+def test_mixup_blends_each_image_with_its_mirror_in_the_batch_and_the_labels_by_the_same_share():
+    pixels, labels = torch.randn(5, 3, 8, 8), torch.tensor([0, 1, 2, 3, 1])
+    lam = np.random.default_rng(3).beta(0.8, 0.8)
+    mixed, targets = mix_batch(pixels, labels, 4, np.random.default_rng(3), mixup=0.8)
+    assert 0 < lam < 1
+    torch.testing.assert_close(mixed, lam * pixels + (1 - lam) * pixels.flip(0))
+    expected = torch.zeros(5, 4)
+    for i, (own, partner) in enumerate(zip(labels.tolist(), labels.flip(0).tolist())):
+        expected[i, own] += lam
+        expected[i, partner] += 1 - lam
+    torch.testing.assert_close(targets, expected)  # the middle image is its own partner: all its weight on class 2
+    torch.testing.assert_close(targets.sum(1), torch.ones(5))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cutmix_pastes_a_box_of_the_partner_and_mixes_the_labels_by_the_share_of_pixels_each_image_gave(seed):
+    """Each image one flat value, so every pixel says whose it is; the box may be clipped at the edges."""
+    pixels = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 2, 10, 12).clone()
+    mixed, targets = mix_batch(pixels, torch.arange(4), 4, np.random.default_rng(seed), cutmix=1.0)
+    for i in range(4):
+        own = (mixed[i] == i).float().mean().item()
+        partner = (mixed[i] == 3 - i).float().mean().item()
+        assert own + partner == pytest.approx(1)  # pasted, not blended
+        assert targets[i, i].item() == pytest.approx(own) and targets[i, 3 - i].item() == pytest.approx(partner)
+        rows, columns = torch.nonzero(mixed[i, 0] == 3 - i, as_tuple=True)
+        if len(rows):  # one rectangle, the same in every channel
+            box = mixed[i, :, rows.min():rows.max() + 1, columns.min():columns.max() + 1]
+            assert (box == 3 - i).all() and len(rows) == box[0].numel()
+    assert torch.equal(mixed[0] == 3, mixed[3] == 0)  # the partners swap the same box
+
+
+def test_with_both_kinds_each_batch_takes_one_and_the_same_generator_gives_the_same_batch():
+    pixels = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 1, 16, 16).clone()
+    kinds = set()
+    for seed in range(20):
+        mixed, targets = mix_batch(pixels, torch.arange(4), 4, np.random.default_rng(seed), mixup=0.8, cutmix=1.0)
+        again, same_targets = mix_batch(pixels, torch.arange(4), 4, np.random.default_rng(seed), mixup=0.8, cutmix=1.0)
+        assert torch.equal(mixed, again) and torch.equal(targets, same_targets)
+        pasted = bool(((mixed[0] == 0) | (mixed[0] == 3)).all())
+        blended = bool((mixed[0] == mixed[0, 0, 0, 0]).all())  # mixup makes one flat value between the two
+        assert pasted or blended
+        kinds.add("cutmix" if pasted and not blended else "mixup")
+    assert kinds == {"mixup", "cutmix"}

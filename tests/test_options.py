@@ -134,6 +134,8 @@ def test_a_new_model_trains_with_the_recipes_patch_dropout_unless_the_overrides_
 @pytest.mark.parametrize("args, message", [
     (["--crop_padding", "0"], "--crop_padding must be a whole number of pixels, at least 1"),
     (["--random_erasing", "1.5"], "--random_erasing is a probability between 0 and 1, got 1.5"),
+    (["--mixup", "-0.5"], "--mixup is the alpha of a Beta distribution, 0 .off. or more .* got -0.5"),
+    (["--cutmix", "nan"], "--cutmix is the alpha of a Beta distribution"),
     (["--train_val_split", "1"], "--train_val_split must be a fraction between 0 and 1"),
     (["--max_validation_size", "-1"], "--max_validation_size must be a number of images, or 0 to keep every"),
     (["--max_train_minutes", "0"], "--max_train_minutes must be a positive number of minutes"),

@@ -32,15 +32,17 @@ train_hf.main(sys.argv[1:], callbacks=[KillAfterCheckpoint()])
 """
 
 
+@pytest.mark.parametrize("mixing", [[], ["--mixup", "0.8", "--cutmix", "1.0"]], ids=["plain", "mixup_cutmix"])
 def test_a_kill_in_the_middle_of_an_epoch_resumes_to_the_uninterrupted_weights(fashion_slice, cache_dir, tmp_path,
-                                                                                caplog):
+                                                                                caplog, mixing):
     """4 steps an epoch and a checkpoint every 3: the kill comes after step 3, in the middle of the first epoch,
     with the default augmentation (flips on Fashion-MNIST), patch dropout and dropout, a loader worker and the weight
-    average. (Without a worker, the same holds in-process: test_trainer's resume after a time budget's stop.)"""
+    average; and with mixup and CutMix, whose draws the resumed run repeats from (seed, step). (Without a worker,
+    the same holds in-process: test_trainer's resume after a time budget's stop.)"""
     args = ["--dataset_name", str(fashion_slice), "--cache_dir", str(cache_dir), "--config_overrides",
             f"{TINY},dropout=0.1", "--max_train_samples", "64", "--num_train_epochs", "2", "--seed", "7", *WEIGHTS_ONLY,
             "--save_strategy", "steps", "--save_steps", "3", *FAST, "--dataloader_num_workers", "1", "--ema_decay",
-            "0.9"]
+            "0.9", *mixing]
     train_hf.main([*args, "--output_dir", str(tmp_path / "uninterrupted")])
 
     killed = run_script(sys.executable, "-c", KILL_AFTER_FIRST_CHECKPOINT, *args, "--output_dir",

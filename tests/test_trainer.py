@@ -152,6 +152,45 @@ def test_test_time_augmentation_averages_the_probabilities_of_each_view(tmp_path
     torch.testing.assert_close(both, (mirrored + up) / 2)
 
 
+def test_mixing_trains_on_mixed_batches_keyed_by_step_and_evaluates_on_plain_ones(tmp_path):
+    import numpy as np
+    import torch.nn.functional as F
+
+    from vit_simple.augmentation import mix_batch
+
+    torch.manual_seed(0)
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config())  # no dropout: the forward is deterministic
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, bf16=False, eval_strategy="no", seed=5,
+                             label_smoothing_factor=0.1)
+    trainer = ViTSimpleTrainer(model=model, args=args, mixup=0.8, cutmix=1.0)
+    inputs = {"pixel_values": torch.randn(8, 3, 32, 32), "labels": torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])}
+
+    def expected_loss(step, batch, scale):
+        pixels, targets = mix_batch(inputs["pixel_values"], inputs["labels"], 3,
+                                    np.random.default_rng((5, step, batch, 0)), 0.8, 1.0)
+        with torch.no_grad():
+            return F.cross_entropy(model(pixels).logits, targets, label_smoothing=0.1).item() * scale
+
+    model.train()
+    with torch.no_grad():
+        first = trainer.compute_loss(model, dict(inputs)).item()
+        second = trainer.compute_loss(model, dict(inputs), num_items_in_batch=16).item()  # 2 batches accumulated
+        trainer.state.global_step = 1
+        third = trainer.compute_loss(model, dict(inputs)).item()
+    assert first == pytest.approx(expected_loss(0, 0, 1), rel=1e-5)
+    assert second == pytest.approx(expected_loss(0, 1, 0.5), rel=1e-5)  # the step's second batch: its own mix
+    assert third == pytest.approx(expected_loss(1, 0, 1), rel=1e-5)
+    assert len({round(first, 6), round(2 * second, 6), round(third, 6)}) == 3
+
+    model.eval()  # evaluation: the batch as it is, the model's own loss with the same label smoothing
+    with torch.no_grad():
+        loss = trainer.compute_loss(model, dict(inputs)).item()
+        plain = F.cross_entropy(model(inputs["pixel_values"]).logits, inputs["labels"], label_smoothing=0.1).item()
+    assert loss == pytest.approx(plain, rel=1e-5)
+    assert trainer.compute_loss_func is not None
+    assert ViTSimpleTrainer(model=model, args=args).compute_loss_func is None  # without mixing: Trainer's own loss
+
+
 def test_the_weight_average_follows_each_step_is_evaluated_and_becomes_the_model(tmp_path):
     from transformers import TrainerState
 
@@ -208,6 +247,15 @@ def small_run(fashion_slice, cache_dir, output_dir, *extra):
     return ["--dataset_name", str(fashion_slice), "--cache_dir", str(cache_dir), "--config_overrides", TINY,
             "--max_train_samples", "64", "--max_eval_samples", "32", "--num_train_epochs", "2", "--seed", "7",
             "--output_dir", str(output_dir), *FAST, "--ema_decay", "0.9", *extra]
+
+
+def test_train_hf_mixes_the_training_batches_only_when_asked(fashion_slice, tmp_path):
+    only_training = ["--max_steps", "2", "--eval_strategy", "no", "--do_eval", "false", "--do_predict", "false",
+                     "--save_strategy", "no"]
+    losses = {name: train_hf.main(small_run(fashion_slice, tmp_path / "cache", tmp_path / name, *only_training,
+                                            *extra))["train"]["train_loss"]
+              for name, extra in [("plain", []), ("again", []), ("mixed", ["--mixup", "0.8", "--cutmix", "1.0"])]}
+    assert losses["plain"] == losses["again"] != losses["mixed"]
 
 
 def test_a_budget_that_ends_mid_epoch_stops_there_saves_a_model_and_says_so(fashion_slice, tmp_path, capsys):

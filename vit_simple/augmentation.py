@@ -1,5 +1,6 @@
 """The images as the model sees them: decoded, converted to the model's mode, augmented in training (random crops,
-flips, erasing) and normalised with the model's image processor; batched lazily from a `datasets` split."""
+flips, erasing) and normalised with the model's image processor; batched lazily from a `datasets` split. And the
+training batch's mixup and CutMix (`mix_batch`), which the trainer applies, since they mix images and labels."""
 
 import math
 
@@ -7,6 +8,7 @@ import datasets
 import numpy as np
 import PIL.Image
 import torch
+import torch.nn.functional as F
 from datasets import Image
 
 from configuration_vit_simple import pair
@@ -177,3 +179,32 @@ def collate(examples):
         "pixel_values": torch.from_numpy(np.stack([example["pixel_values"] for example in examples])),
         "labels": torch.from_numpy(np.stack([example["labels"] for example in examples])),
     }
+
+
+def mix_batch(pixels, labels, num_labels, rng, mixup=0.0, cutmix=0.0):
+    """Mixup and CutMix of a training batch, as timm's `Mixup` in batch mode (DeiT's recipe): each image is mixed with
+    its partner, the image at the mirrored place in the (shuffled) batch, by a share lam ~ Beta(alpha, alpha). Mixup
+    blends the two images, lam of its own; CutMix pastes a random box of area 1 - lam from the partner, clipped to
+    the image, and lam becomes the share the box leaves. With both alphas above 0 each batch takes one of the two,
+    even odds; an alpha of 0 turns its kind off. `rng`: a numpy Generator, all the randomness.
+
+    Returns the mixed pixels and the targets (batch, num_labels): lam on the image's own class, 1 - lam on its
+    partner's, for a cross-entropy on class probabilities."""
+    use_cutmix = cutmix > 0 and (mixup <= 0 or rng.random() < 0.5)
+    alpha = cutmix if use_cutmix else mixup
+    lam = float(rng.beta(alpha, alpha))
+    partner = pixels.flip(0)
+    if use_cutmix:
+        height, width = pixels.shape[-2:]
+        cut = math.sqrt(1.0 - lam)
+        half_h, half_w = int(height * cut) // 2, int(width * cut) // 2
+        center_y, center_x = int(rng.integers(height)), int(rng.integers(width))
+        top, bottom = max(center_y - half_h, 0), min(center_y + half_h, height)
+        left, right = max(center_x - half_w, 0), min(center_x + half_w, width)
+        pixels = pixels.clone()
+        pixels[..., top:bottom, left:right] = partner[..., top:bottom, left:right]
+        lam = 1.0 - (bottom - top) * (right - left) / (height * width)
+    else:
+        pixels = pixels * lam + partner * (1.0 - lam)
+    own = F.one_hot(labels.long(), num_labels).to(pixels.dtype if pixels.is_floating_point() else torch.float32)
+    return pixels, own * lam + own.flip(0) * (1.0 - lam)

@@ -108,6 +108,12 @@ class DataArguments:
     random_erasing: float = field(default=0.0, metadata={"help": (
         "With this probability, blank one random rectangle (2-33%% of the image, aspect 0.3-3.3) of each training "
         "image to the mean, as torchvision's RandomErasing. Label-preserving; off by default.")})
+    mixup: float = field(default=0.0, metadata={"help": (
+        "Mixup: blend each training image with another of its batch, and their labels, by a share drawn from "
+        "Beta(x, x) per batch (DeiT: 0.8). 0: off (the default). With --cutmix, half the batches take each.")})
+    cutmix: float = field(default=0.0, metadata={"help": (
+        "CutMix: paste a random box of another image of the batch into each training image, the labels mixed by "
+        "area; the box's share of the image drawn from Beta(x, x) per batch (DeiT: 1.0). 0: off (the default).")})
     predict_split: str = field(default="test", metadata={
         "help": "The split --do_predict predicts on and reports (test, validation or train)."})
     horizontal_flip: bool | None = field(default=None, metadata={"help": (
@@ -348,6 +354,10 @@ def check_values(data_args, train):
                          f"{data_args.max_validation_size}.")
     if not 0 <= data_args.random_erasing <= 1:
         raise InputError(f"--random_erasing is a probability between 0 and 1, got {data_args.random_erasing}.")
+    for name in ("mixup", "cutmix"):
+        if not getattr(data_args, name) >= 0:
+            raise InputError(f"--{name} is the alpha of a Beta distribution, 0 (off) or more (DeiT: 0.8 for mixup, 1.0 "
+                             f"for CutMix), got {getattr(data_args, name)}.")
     if data_args.crop_padding is not None and data_args.crop_padding < 1:
         raise InputError(f"--crop_padding must be a whole number of pixels, at least 1, got {data_args.crop_padding}.")
     budget = train.get("max_train_minutes")

@@ -10,6 +10,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -18,6 +19,7 @@ from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_callback import ExportableState
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, SaveStrategy
 
+from vit_simple.augmentation import mix_batch
 from vit_simple.errors import InputError
 from vit_simple.optimizers import (BatchedMuon, MuonWithAdamW, block_matrix_names, fused_qkv_blocks,
                                    newton_schulz_dtype)
@@ -30,11 +32,17 @@ EMA_FILE = "ema.safetensors"  # the weight average, inside each checkpoint folde
 class ViTSimpleTrainer(Trainer):
     """Trainer that decays only what the model's `no_weight_decay()` allows, can give the blocks' weight matrices to
     Muon (`muon_learning_rate`: set for Muon, None for AdamW alone; `muon_split_qkv`: q, k and v orthogonalised
-    apart), and leaves README.md to train_hf.py."""
+    apart), can mix its training batches (`mixup`, `cutmix`: Beta alphas, 0 for none; see `mix_batch`), and leaves
+    README.md to train_hf.py."""
 
-    def __init__(self, *args, muon_learning_rate=None, muon_split_qkv=False, ema_decay=None, **kwargs):
+    def __init__(self, *args, muon_learning_rate=None, muon_split_qkv=False, ema_decay=None, mixup=0.0, cutmix=0.0,
+                 **kwargs):
         self.muon_learning_rate = muon_learning_rate
         self.muon_split_qkv = muon_split_qkv
+        self.mixing = (mixup, cutmix) if mixup > 0 or cutmix > 0 else None
+        self.mixed_batches = (-1, 0)  # (global step, batches mixed in it): with the seed, what keys the next mix
+        if self.mixing is not None:  # the loss on class probabilities, which mixed targets are
+            kwargs["compute_loss_func"] = self.cross_entropy
         self.non_finite = None  # (what, value) once a training loss is NaN or infinite: the run stops at that step
         self.weight_average = WeightAverage(ema_decay) if ema_decay else None
         if self.weight_average is not None:  # first, so that it completes a checkpoint before other callbacks run
@@ -46,6 +54,34 @@ class ViTSimpleTrainer(Trainer):
         if not torch.isfinite(loss):  # raised once the gradients are in: every process stops at the same step
             self.non_finite = ("training loss", loss.item())
         return loss
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Trainer's loss, on a mixed batch in training where `mixup` or `cutmix` asks for one."""
+        if self.mixing is not None and model.training:
+            pixels, targets = mix_batch(inputs["pixel_values"], inputs["labels"], self.num_labels(model),
+                                        self.mixing_rng(), *self.mixing)
+            inputs = {**inputs, "pixel_values": pixels, "labels": targets}
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def mixing_rng(self):
+        """The next batch's random numbers for mixing, a function of (seed, step, batch within the step, process)
+        alone, so that a run resumed from a checkpoint mixes every later batch as the uninterrupted run does."""
+        step, count = self.mixed_batches
+        count = count + 1 if step == self.state.global_step else 0
+        self.mixed_batches = (self.state.global_step, count)
+        return np.random.default_rng((self.args.seed, self.state.global_step, count, self.args.process_index))
+
+    def num_labels(self, model):
+        return self.accelerator.unwrap_model(model).config.num_labels
+
+    def cross_entropy(self, outputs, labels, num_items_in_batch=None):
+        """The cross-entropy of the logits against class indices or class probabilities (a mixed batch), with
+        --label_smoothing_factor; summed over the batch and divided by `num_items_in_batch` (Trainer's count over
+        the accumulated batches), else averaged."""
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        loss = F.cross_entropy(logits.float(), labels.to(logits.device), reduction="sum",
+                               label_smoothing=self.args.label_smoothing_factor)
+        return loss / (num_items_in_batch if num_items_in_batch is not None else len(logits))
 
     def _get_grad_norm(self, model, grad_norm=None):
         """Trainer's gradient norm before each optimizer step (a private hook of transformers 5), where a non-finite
