@@ -10,7 +10,7 @@ from vit_simple import hardware
 def block_matrix_names(model):
     """The parameters Muon takes: the 2-D weight matrices inside the transformer blocks (qkv, output projection,
     MLP). The patch embedding, the head, norms, biases, CLS token and positions stay with AdamW, as Muon's authors
-    advise for the input and output layers (Muon on the patch embedding too was level on seed 42:
+    advise for the input and output layers (Muon on the patch embedding too was level over two seeds:
     benchmarks/README.md, round 19)."""
     return [name for name, param in model.named_parameters()
             if param.dim() == 2 and param.requires_grad and ".layers." in f".{name}"]
