@@ -191,6 +191,30 @@ def test_mixing_trains_on_mixed_batches_keyed_by_step_and_evaluates_on_plain_one
     assert ViTSimpleTrainer(model=model, args=args).compute_loss_func is None  # without mixing: Trainer's own loss
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_a_compiled_model_gets_its_batches_out_of_shared_memory(tmp_path, compiled):
+    """torch 2.14's compiled model segfaults on some CPUs reading a dataloader worker's batch (shared memory): with
+    --torch_compile the trainer hands it a copy, in training and in evaluation, and otherwise the batch itself."""
+    model = vit_simple.ViTSimpleForImageClassification(tiny_config())
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, bf16=False, eval_strategy="no",
+                             torch_compile=compiled)
+    trainer = ViTSimpleTrainer(model=model, args=args)
+    inputs = {"pixel_values": torch.randn(4, 3, 32, 32).share_memory_(), "labels": torch.tensor([0, 1, 2, 0])}
+    seen = []
+
+    def compute_loss(model, batch, return_outputs=False, num_items_in_batch=None):
+        seen.append((batch["pixel_values"].is_shared(), torch.equal(batch["pixel_values"], inputs["pixel_values"])))
+        outputs = model(**batch)
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    trainer.compute_loss = compute_loss
+    trainer.current_gradient_accumulation_steps = 1  # what train() sets before its first step
+    trainer.training_step(model, dict(inputs))
+    trainer.prediction_step(model.eval(), dict(inputs), prediction_loss_only=True)
+    assert seen == [(not compiled, True)] * 2
+    assert inputs["pixel_values"].is_shared()
+
+
 def test_the_weight_average_follows_each_step_is_evaluated_and_becomes_the_model(tmp_path):
     from transformers import TrainerState
 

@@ -50,6 +50,8 @@ class ViTSimpleTrainer(Trainer):
         super().__init__(*args, **kwargs)
 
     def training_step(self, model, inputs, num_items_in_batch=None):
+        if self.args.torch_compile:
+            inputs = unshared(inputs)
         loss = super().training_step(model, inputs, num_items_in_batch)
         if not torch.isfinite(loss):  # raised once the gradients are in: every process stops at the same step
             self.non_finite = ("training loss", loss.item())
@@ -62,6 +64,11 @@ class ViTSimpleTrainer(Trainer):
                                         self.mixing_rng(), *self.mixing)
             inputs = {**inputs, "pixel_values": pixels, "labels": targets}
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        if self.args.torch_compile:
+            inputs = unshared(inputs)
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
     def mixing_rng(self):
         """The next batch's random numbers for mixing, a function of (seed, step, batch within the step, process)
@@ -218,6 +225,15 @@ class WeightAverage(TrainerCallback):
         finally:
             with torch.no_grad():
                 torch._foreach_copy_([param.data for param in model.parameters()], saved)
+
+
+def unshared(inputs):
+    """The batch with each tensor that lies in shared memory (a dataloader worker's batch, on CPU) copied out of it.
+    A torch.compile'd model (torch 2.14) crashes the process with a segmentation fault when it reads a batch from a
+    dataloader worker on some CPUs (a 2-core Intel Xeon with AMX: the second training step), and runs on a copy; the
+    copy costs one memcpy of the batch, next to a training step nothing."""
+    return {key: value.clone() if isinstance(value, torch.Tensor) and value.is_shared() else value
+            for key, value in inputs.items()}
 
 
 def shifted(pixels, dy, dx, fill):
