@@ -67,6 +67,36 @@ def shift_and_stack(pixel_values, diagonal_shift=None):
     return torch.cat((pixel_values, *shifted), dim=1)
 
 
+def shift_offsets(diagonal_shift=None):
+    """Where `shift_and_stack` takes each of its five images from, in its order: (rows, columns) that the image is
+    moved down and right (output pixel (r, c) is input pixel (r - rows, c - columns), zero outside)."""
+    if diagonal_shift is None:
+        return ((0, 0), (0, 1), (0, -1), (1, 0), (-1, 0))  # itself, right, left, down, up
+    rows, columns = diagonal_shift
+    return ((0, 0), (rows, columns), (rows, -columns), (-rows, columns), (-rows, -columns))
+
+
+def shifted_patch_index(channels, height, width, patch_size, diagonal_shift=None, device=None):
+    """For each patch and each of its features (vit-pytorch's order, `(p1 p2 c)` over `shift_and_stack`'s 5 * channels
+    channels), the position of the pixel it holds in the image's (height, width, channels) order, or
+    `height * width * channels`, a zero appended after the image, where a shift moves it outside: gathering with it
+    gives `Rearrange(...)(shift_and_stack(image))` bit for bit, in one copy instead of a pad, a concatenation and a
+    rearrangement (benchmarks/README.md, round 20). Shape: (patches * patch_dim,)."""
+    patch_height, patch_width = patch_size
+    rows = torch.arange(height, device=device).view(height // patch_height, 1, patch_height, 1)  # h, 1, p1, 1
+    columns = torch.arange(width, device=device).view(1, width // patch_width, 1, patch_width)  # 1, w, 1, p2
+    sources = []
+    for down, right in shift_offsets(diagonal_shift):
+        source_row, source_column = rows - down, columns - right
+        inside = (source_row >= 0) & (source_row < height) & (source_column >= 0) & (source_column < width)
+        pixel = torch.where(inside, source_row * width + source_column, -1)  # h, w, p1, p2
+        sources.append(pixel)
+    pixel = torch.stack(sources, dim=-1)  # h, w, p1, p2, shift
+    index = pixel[..., None] * channels + torch.arange(channels, device=device)  # h, w, p1, p2, shift, c
+    index = torch.where(pixel[..., None] < 0, height * width * channels, index)
+    return index.flatten()
+
+
 class PatchEmbedding(nn.Module):
     """Cut the image into patches, flatten each and embed it: LayerNorm, Linear, LayerNorm (vit-pytorch). With
     `shifted_patches`, the patches are cut from the image and four shifts of it (SPT; `patch_shift` says which)."""
@@ -79,6 +109,8 @@ class PatchEmbedding(nn.Module):
         diagonal = config.patch_shift == "diagonal"
         self.diagonal_shift = (max(1, patch_height // 2), max(1, patch_width // 2)) if diagonal else None
         patch_dim = config.num_channels * patch_height * patch_width * (5 if self.shifted else 1)
+        self.patch_size, self.patch_dim = (patch_height, patch_width), patch_dim
+        self.patch_index = {}  # (channels, height, width, device) -> shifted_patch_index(...): built once per size
         self.to_patches = Rearrange("b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=patch_height, p2=patch_width)
         # without patch_norm this is the strided convolution of google's and timm's ViTs, written as a Linear
         self.norm_in = nn.LayerNorm(patch_dim, eps=config.layer_norm_eps) if config.patch_norm else nn.Identity()
@@ -87,8 +119,23 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, pixel_values):
         if self.shifted:
-            pixel_values = shift_and_stack(pixel_values, self.diagonal_shift)
-        return self.norm_out(self.proj(self.norm_in(self.to_patches(pixel_values))))
+            patches = self.shifted_patches(pixel_values)
+        else:
+            patches = self.to_patches(pixel_values)
+        return self.norm_out(self.proj(self.norm_in(patches)))
+
+    def shifted_patches(self, pixel_values):
+        """`self.to_patches(shift_and_stack(pixel_values, self.diagonal_shift))`, gathered in one copy."""
+        batch, channels, height, width = pixel_values.shape
+        key = (channels, height, width, pixel_values.device)
+        index = self.patch_index.get(key)
+        if index is None:
+            index = shifted_patch_index(channels, height, width, self.patch_size, self.diagonal_shift,
+                                        pixel_values.device)
+            self.patch_index[key] = index
+        pixels = pixel_values.permute(0, 2, 3, 1).reshape(batch, height * width * channels)  # free if channels-last
+        pixels = torch.cat((pixels, pixels.new_zeros(batch, 1)), dim=1)  # the zero a shift brings in
+        return pixels.index_select(1, index).view(batch, index.numel() // self.patch_dim, self.patch_dim)
 
 
 class Embeddings(nn.Module):

@@ -5,6 +5,7 @@ exports to ONNX and torch.export, and is refused where a format has no equivalen
 
 import pytest
 import torch
+from einops import rearrange
 from vit_pytorch.vit_for_small_dataset import SPT
 
 import vit_simple
@@ -28,6 +29,25 @@ def test_the_patch_embedding_computes_vit_pytorchs_spt_with_the_same_weights():
     pixel_values = torch.randn(3, config.num_channels, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(ours(pixel_values), ours.norm_out(theirs(pixel_values)))
+
+
+@pytest.mark.parametrize("patch_shift", ["cardinal", "diagonal"])
+@pytest.mark.parametrize("channels, patch_size, size", [(3, 4, (28, 28)), (1, (2, 4), (6, 12)), (2, 8, (16, 24))])
+def test_the_gathered_patches_are_the_stacked_shifts_rearranged_bit_for_bit(patch_shift, channels, patch_size, size):
+    """The model gathers its patches in one copy; they must be vit-pytorch's SPT patches exactly, whatever the
+    memory layout of the batch (channels-last, as train_hf's collate makes it, or contiguous) and at a second image
+    size (interpolate_pos_encoding), where it builds a second index."""
+    config = tiny_config(shifted_patches=True, patch_shift=patch_shift, num_channels=channels, patch_size=patch_size,
+                         image_size=size)
+    embedding = PatchEmbedding(config)
+    p1, p2 = patch_size if isinstance(patch_size, tuple) else (patch_size, patch_size)
+    for height, width in (size, (size[0] + p1, size[1] + 2 * p2)):
+        image = torch.randn(2, height, width, channels)  # channels-last in memory once permuted
+        for pixel_values in (image.permute(0, 3, 1, 2), image.permute(0, 3, 1, 2).contiguous()):
+            stacked = shift_and_stack(pixel_values, embedding.diagonal_shift)
+            want = rearrange(stacked, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p1, p2=p2)
+            assert torch.equal(embedding.shifted_patches(pixel_values), want)
+    assert len(embedding.patch_index) == 2  # one index per size, built once
 
 
 def test_shifts_are_one_pixel_each_way_and_zero_filled():
