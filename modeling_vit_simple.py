@@ -44,8 +44,9 @@ def resample_position_embeddings(position_embeddings, old_grid, new_grid, num_pr
 def shift_and_stack(pixel_values, diagonal_shift=None):
     """The image and four shifted copies of it (zero-filled), stacked on the channels in this order: by one pixel
     right, left, down and up (vit-pytorch's SPT), or with `diagonal_shift` (rows, columns) by that many pixels
-    towards the four corners: down-right, down-left, up-right, up-left (the SPT paper's, by half a patch). Written
-    as slices of one padded image (no negative padding) so that it exports to ONNX."""
+    towards the four corners: down-right, down-left, up-right, up-left (the SPT paper's, by half a patch). The
+    definition, as vit-pytorch writes it: `PatchEmbedding` gathers the same patches in one copy (`shifted_patch_index`,
+    tested equal bit for bit)."""
     height, width = pixel_values.shape[-2:]
     if diagonal_shift is None:
         padded = F.pad(pixel_values, (1, 1, 1, 1))
